@@ -1,0 +1,219 @@
+"""The one place that calls Numba.
+
+Each kernel is a plain Python loop written once with ``prange``. :class:`Kernel` compiles it
+lazily in two variants, serial and parallel, and :meth:`Kernel.pick` chooses one by the
+number of elements. Parallel launches are serialised by a process-wide lock, so models can
+be trained from several Python threads at once whatever Numba threading layer is active
+(the default ``workqueue`` layer aborts the process on concurrent launches).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
+
+import numba
+import numpy as np
+
+from gradwise.core import _config
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_PARALLEL_LOCK = threading.Lock()
+
+
+class _ThreadState:
+    """Process-wide thread count, applied to whichever Python thread launches a kernel."""
+
+    count: int = int(numba.config.NUMBA_NUM_THREADS)
+
+
+THREAD_STATE = _ThreadState()
+
+_cache_usable: bool | None = None
+
+
+def _renamed(fn: Callable[..., Any], suffix: str) -> Callable[..., Any]:
+    """A copy of ``fn`` under another qualified name.
+
+    Numba keys its disk cache by the function's qualified name and signature, not by the
+    ``parallel`` flag: without a distinct name, the parallel variant would load the serial
+    variant's cached machine code.
+    """
+    copy = types.FunctionType(
+        fn.__code__, fn.__globals__, fn.__name__ + suffix, fn.__defaults__, fn.__closure__
+    )
+    copy.__qualname__ = fn.__qualname__ + suffix
+    copy.__module__ = fn.__module__
+    copy.__doc__ = fn.__doc__
+    return copy
+
+
+def _njit(fn: Callable[..., Any], *, parallel: bool) -> Any:
+    """Compile-on-first-call dispatcher; falls back to no disk cache where none is writable."""
+    global _cache_usable
+    if parallel:
+        fn = _renamed(fn, "__parallel")
+    if _config.JIT_DISABLED:
+        return _python_mode(fn)
+    # error_model="numpy": x / 0.0 gives inf or NaN as in NumPy instead of raising.
+    options: dict[str, Any] = {
+        "fastmath": set(_config.FASTMATH),
+        "nogil": True,
+        "error_model": "numpy",
+    }
+    if parallel:
+        options["parallel"] = True
+    if _config.CACHE and _cache_usable is not False:
+        try:
+            dispatcher = numba.njit(cache=True, **options)(fn)
+            _cache_usable = True
+            return dispatcher
+        except RuntimeError:
+            # Numba found no writable cache location (read-only install, no home folder).
+            _cache_usable = False
+    return numba.njit(**options)(fn)
+
+
+def _python_mode(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """NUMBA_DISABLE_JIT=1: run the loop as Python, with NumPy's silent IEEE semantics."""
+
+    def run(*args: Any) -> Any:
+        with np.errstate(all="ignore"):
+            return fn(*args)
+
+    return run
+
+
+def cache_enabled() -> bool:
+    """Whether compiled kernels are stored on and loaded from disk."""
+    return _config.CACHE and not _config.JIT_DISABLED and _cache_usable is not False
+
+
+@dataclass(frozen=True)
+class CompileRecord:
+    """One specialisation's first-call time and whether it was compiled or loaded from cache."""
+
+    kernel: str
+    variant: str
+    signature: str
+    seconds: float
+    source: str  # "compiled", "cache" or "python" (NUMBA_DISABLE_JIT=1)
+
+
+class Kernel(Generic[F]):
+    """A loop written once; compiled lazily as a serial and a parallel variant."""
+
+    def __init__(self, fn: F, parallel_min: int) -> None:
+        self.name = fn.__name__
+        self.py_func = fn
+        self.parallel_min = parallel_min
+        self._serial: Any = None
+        self._parallel: Any = None
+        self._launch: Any = None
+
+    @property
+    def serial(self) -> F:
+        """The single-threaded variant (compiled on first use)."""
+        if self._serial is None:
+            self._serial = _njit(self.py_func, parallel=False)
+        return cast(F, self._serial)
+
+    @property
+    def parallel(self) -> F:
+        """The multi-threaded variant; calls go through the launch lock."""
+        if self._launch is None:
+            compiled = self._parallel = _njit(self.py_func, parallel=True)
+
+            def launch(*args: Any) -> Any:
+                with _PARALLEL_LOCK:
+                    if numba.get_num_threads() != THREAD_STATE.count:
+                        numba.set_num_threads(THREAD_STATE.count)
+                    return compiled(*args)
+
+            self._launch = launch
+        return cast(F, self._launch)
+
+    def threshold(self) -> int:
+        """Element count from which the parallel variant runs."""
+        override = _config.PARALLEL_MIN_SIZE_OVERRIDE
+        return self.parallel_min if override is None else override
+
+    def pick(self, size: int) -> F:
+        """The parallel variant for ``size >= threshold`` on more than one thread, else serial."""
+        if _RECORDING.force is not None:
+            return self._recorded(_RECORDING.force)
+        if size >= self.threshold() and THREAD_STATE.count > 1:
+            return self.parallel
+        return self.serial
+
+    def _recorded(self, variant: str) -> F:
+        """Warm-up mode: run ``variant`` and log each new specialisation's first call."""
+
+        def run(*args: Any) -> Any:
+            key = (self.name, variant, tuple(_describe(a) for a in args))
+            if key in _RECORDING.seen:
+                fn = self.serial if variant == "serial" else self.parallel
+                return fn(*args)
+            _RECORDING.seen.add(key)
+            _RECORDING.records.append(self.first_call(variant, *args))
+            return None
+
+        return cast(F, run)
+
+    def first_call(self, variant: str, *args: Any) -> CompileRecord:
+        """Call one variant and report how long the first call took and where it came from."""
+        fn = self.serial if variant == "serial" else self.parallel
+        dispatcher = self._serial if variant == "serial" else self._parallel
+        before_hits = _count(dispatcher, "_cache_hits")
+        start = time.perf_counter()
+        fn(*args)
+        seconds = time.perf_counter() - start
+        if _config.JIT_DISABLED:
+            source = "python"
+        elif _count(dispatcher, "_cache_hits") > before_hits:
+            source = "cache"
+        else:
+            source = "compiled"
+        signature = ", ".join(_describe(a) for a in args)
+        return CompileRecord(self.name, variant, signature, seconds, source)
+
+
+def _count(dispatcher: Any, attribute: str) -> int:
+    counter = getattr(dispatcher, attribute, None)
+    return int(sum(counter.values())) if counter else 0
+
+
+def _describe(arg: Any) -> str:
+    dtype = getattr(arg, "dtype", None)
+    if dtype is not None:
+        return f"{dtype}[{getattr(arg, 'ndim', 0)}d]"
+    return type(arg).__name__
+
+
+class _Recording:
+    """Set by :func:`gradwise.core.warmup` to force a variant and log first calls."""
+
+    force: str | None = None
+    seen: set[tuple[str, str, tuple[str, ...]]] = set()  # noqa: RUF012
+    records: list[CompileRecord] = []  # noqa: RUF012
+
+
+_RECORDING = _Recording()
+
+REGISTRY: dict[str, Kernel[Any]] = {}
+
+
+def kernel(parallel_min: int) -> Callable[[F], Kernel[F]]:
+    """Decorator: register ``fn`` as a kernel whose parallel variant runs from ``parallel_min``."""
+
+    def wrap(fn: F) -> Kernel[F]:
+        k = Kernel(fn, parallel_min)
+        REGISTRY[k.name] = k
+        return k
+
+    return wrap

@@ -1,0 +1,937 @@
+"""Typed compute API: validate -> make contiguous -> pick a kernel by size -> allocate ``out``.
+
+Every function takes and returns NumPy arrays; float kernels accept float32 and float64 and
+keep the input's dtype. Each forward sits beside its backward. Bad input raises
+``TypeError`` (dtype, type) or ``ValueError`` (shape, axis) naming the function and the
+shapes or values at fault.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+
+import numpy as np
+
+from gradwise.core._kernels import activation as _act
+from gradwise.core._kernels import optim as _opt
+from gradwise.core._kernels import reduce as _red
+from gradwise.core._kernels import softmax as _sm
+from gradwise.core.dtypes import Array, Axis, Shape
+
+# ---------------------------------------------------------------------------------------
+# validation helpers
+
+
+def fmt_shape(shape: Shape) -> str:
+    """Shapes in messages look like ``(3, 4)``; a 1-D shape is ``(3,)``."""
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _float(x: object, op: str, name: str = "x") -> Array:
+    """A C-contiguous float32/float64 array, or a TypeError naming ``op``."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{op}: {name} must be a NumPy array, got {type(x).__name__}")
+    if x.dtype.kind != "f" or x.dtype.itemsize not in (4, 8):
+        raise TypeError(f"{op}: {name} must be float32 or float64, got {x.dtype}")
+    return np.ascontiguousarray(x)
+
+
+def _like(x: Array, other: object, op: str, name: str) -> Array:
+    """``other`` as a contiguous array of x's shape and dtype, or a ValueError/TypeError."""
+    arr = _float(other, op, name)
+    if arr.shape != x.shape:
+        raise ValueError(
+            f"{op}: {name} has shape {fmt_shape(arr.shape)} but x has shape {fmt_shape(x.shape)}"
+        )
+    if arr.dtype != x.dtype:
+        raise TypeError(f"{op}: {name} has dtype {arr.dtype} but x has dtype {x.dtype}")
+    return arr
+
+
+def _flat(a: Array) -> Array:
+    return a.reshape(-1)
+
+
+def _scalar(value: object, op: str, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"{op}: {name} must be a real number, got {type(value).__name__}")
+    return float(value)
+
+
+# ---------------------------------------------------------------------------------------
+# activations: forward and backward
+
+
+def relu(x: Array) -> Array:
+    """y = max(x, 0); NaN propagates."""
+    x = _float(x, "relu")
+    out = np.empty_like(x)
+    _act.relu.pick(x.size)(_flat(x), _flat(out))
+    return out
+
+
+def relu_backward(x: Array, grad: Array) -> Array:
+    """dx = grad * (x > 0)   (relu'(0) = 0)."""
+    x = _float(x, "relu_backward")
+    grad = _like(x, grad, "relu_backward", "grad")
+    out = np.empty_like(x)
+    _act.relu_backward.pick(x.size)(_flat(x), _flat(grad), _flat(out))
+    return out
+
+
+def leaky_relu(x: Array, negative_slope: float = 0.01) -> Array:
+    """y = x if x > 0 else negative_slope * x."""
+    x = _float(x, "leaky_relu")
+    slope = _scalar(negative_slope, "leaky_relu", "negative_slope")
+    out = np.empty_like(x)
+    _act.leaky_relu.pick(x.size)(_flat(x), slope, _flat(out))
+    return out
+
+
+def leaky_relu_backward(x: Array, grad: Array, negative_slope: float = 0.01) -> Array:
+    """dx = grad if x > 0 else negative_slope * grad."""
+    x = _float(x, "leaky_relu_backward")
+    grad = _like(x, grad, "leaky_relu_backward", "grad")
+    slope = _scalar(negative_slope, "leaky_relu_backward", "negative_slope")
+    out = np.empty_like(x)
+    _act.leaky_relu_backward.pick(x.size)(_flat(x), _flat(grad), slope, _flat(out))
+    return out
+
+
+def _exp_neg_abs(x: Array, scale: float = 1.0) -> Array:
+    """e = exp(-|scale x|): NumPy's SIMD exp on a buffer prepared by a fused pass."""
+    e = np.empty_like(x)
+    _act.neg_abs_scaled.pick(x.size)(_flat(x), scale, _flat(e))
+    np.exp(e, out=e)
+    return e
+
+
+def sigmoid(x: Array) -> Array:
+    """y = 1 / (1 + exp(-x)), computed without overflow."""
+    x = _float(x, "sigmoid")
+    out = _exp_neg_abs(x)
+    _act.sigmoid_from_exp.pick(x.size)(_flat(x), _flat(out), _flat(out))
+    return out
+
+
+def sigmoid_backward(y: Array, grad: Array) -> Array:
+    """dx = grad * y * (1 - y), from the forward output y."""
+    y = _float(y, "sigmoid_backward", "y")
+    grad = _like(y, grad, "sigmoid_backward", "grad")
+    out = np.empty_like(y)
+    _act.sigmoid_backward.pick(y.size)(_flat(y), _flat(grad), _flat(out))
+    return out
+
+
+def tanh(x: Array) -> Array:
+    """y = tanh(x) (NumPy's SIMD tanh: nothing to fuse)."""
+    x = _float(x, "tanh")
+    return np.tanh(x)
+
+
+def tanh_backward(y: Array, grad: Array) -> Array:
+    """dx = grad * (1 - y^2), from the forward output y."""
+    y = _float(y, "tanh_backward", "y")
+    grad = _like(y, grad, "tanh_backward", "grad")
+    out = np.empty_like(y)
+    _act.tanh_backward.pick(y.size)(_flat(y), _flat(grad), _flat(out))
+    return out
+
+
+def _check_approximate(approximate: str, op: str) -> None:
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"{op}: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def gelu(x: Array, approximate: str = "none") -> Array:
+    """y = x Phi(x) (exact, erf) or 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    x = _float(x, "gelu")
+    _check_approximate(approximate, "gelu")
+    out = np.empty_like(x)
+    if approximate == "none":
+        _act.gelu_erf.pick(x.size)(_flat(x), _flat(out))
+        return out
+    _act.gelu_tanh_inner.pick(x.size)(_flat(x), _flat(out))
+    np.tanh(out, out=out)
+    _act.gelu_tanh_from_tanh.pick(x.size)(_flat(x), _flat(out), _flat(out))
+    return out
+
+
+def gelu_backward(x: Array, grad: Array, approximate: str = "none") -> Array:
+    """dx = grad * d gelu(x) / dx for either form."""
+    x = _float(x, "gelu_backward")
+    grad = _like(x, grad, "gelu_backward", "grad")
+    _check_approximate(approximate, "gelu_backward")
+    out = np.empty_like(x)
+    if approximate == "none":
+        _act.gelu_erf_backward.pick(x.size)(_flat(x), _flat(grad), _flat(out))
+        return out
+    _act.gelu_tanh_inner.pick(x.size)(_flat(x), _flat(out))
+    np.tanh(out, out=out)
+    _act.gelu_tanh_backward_from_tanh.pick(x.size)(_flat(x), _flat(out), _flat(grad), _flat(out))
+    return out
+
+
+def silu(x: Array) -> Array:
+    """y = x * sigmoid(x)."""
+    x = _float(x, "silu")
+    out = _exp_neg_abs(x)
+    _act.silu_from_exp.pick(x.size)(_flat(x), _flat(out), _flat(out))
+    return out
+
+
+def silu_backward(x: Array, grad: Array) -> Array:
+    """dx = grad * s (1 + x (1 - s)), s = sigmoid(x)."""
+    x = _float(x, "silu_backward")
+    grad = _like(x, grad, "silu_backward", "grad")
+    out = _exp_neg_abs(x)
+    _act.silu_backward_from_exp.pick(x.size)(_flat(x), _flat(out), _flat(grad), _flat(out))
+    return out
+
+
+def _softplus_args(beta: float, threshold: float, op: str) -> tuple[float, float]:
+    b = _scalar(beta, op, "beta")
+    if b == 0.0:
+        raise ValueError(f"{op}: beta must be non-zero")
+    return b, _scalar(threshold, op, "threshold")
+
+
+def softplus(x: Array, beta: float = 1.0, threshold: float = 20.0) -> Array:
+    """y = log(1 + exp(beta x)) / beta, and y = x where beta x > threshold (as PyTorch)."""
+    x = _float(x, "softplus")
+    b, t = _softplus_args(beta, threshold, "softplus")
+    out = _exp_neg_abs(x, b)
+    np.log1p(out, out=out)
+    _act.softplus_from_log1p.pick(x.size)(_flat(x), _flat(out), b, t, _flat(out))
+    return out
+
+
+def softplus_backward(x: Array, grad: Array, beta: float = 1.0, threshold: float = 20.0) -> Array:
+    """dx = grad * sigmoid(beta x), and grad where beta x > threshold."""
+    x = _float(x, "softplus_backward")
+    grad = _like(x, grad, "softplus_backward", "grad")
+    b, t = _softplus_args(beta, threshold, "softplus_backward")
+    out = _exp_neg_abs(x, b)
+    _act.softplus_backward_from_exp.pick(x.size)(
+        _flat(x), _flat(out), _flat(grad), b, t, _flat(out)
+    )
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# reductions
+
+
+def normalize_axes(ndim: int, axis: Axis, op: str) -> tuple[int, ...]:
+    """Sorted, non-negative, unique axes; ``None`` means all; errors name ``op``."""
+    if axis is None:
+        return tuple(range(ndim))
+    items = (axis,) if isinstance(axis, int | np.integer) else axis
+    if not isinstance(items, tuple | list):
+        raise TypeError(f"{op}: axis must be an int, a tuple of ints or None, got {axis!r}")
+    result: list[int] = []
+    for a in items:
+        if isinstance(a, bool) or not isinstance(a, int | np.integer):
+            raise TypeError(f"{op}: axis must be an int, a tuple of ints or None, got {axis!r}")
+        if not -ndim <= a < builtins.max(ndim, 1) or (ndim == 0 and a not in (0, -1)):
+            raise ValueError(f"{op}: axis {a} is out of range for an array of {ndim} dimensions")
+        norm = int(a) % ndim if ndim else 0
+        if norm in result:
+            raise ValueError(f"{op}: axis {norm} appears more than once in {axis!r}")
+        result.append(norm)
+    return tuple(sorted(result)) if ndim else ()
+
+
+def _plan(x: Array, axes: tuple[int, ...]) -> tuple[Array, Shape]:
+    """View x as (A, R, B) with the reduced axes in the middle; returns it and the kept shape."""
+    shape = x.shape
+    kept = tuple(d for i, d in enumerate(shape) if i not in axes)
+    if not axes:
+        return x.reshape(-1, 1, 1) if x.size else x.reshape(0, 1, 1), kept
+    first, last = axes[0], axes[-1]
+    if last - first + 1 == len(axes):
+        n_a = math.prod(shape[:first])
+        n_r = math.prod(shape[first : last + 1])
+        n_b = math.prod(shape[last + 1 :])
+        return x.reshape(n_a, n_r, n_b), kept
+    order = [i for i in range(x.ndim) if i not in axes] + list(axes)
+    moved = np.ascontiguousarray(x.transpose(order))
+    return moved.reshape(math.prod(kept), math.prod(shape[i] for i in axes), 1), kept
+
+
+def _finish(out2: Array, x: Array, axes: tuple[int, ...], kept: Shape, keepdims: bool) -> Array:
+    if keepdims:
+        return out2.reshape(tuple(1 if i in axes else d for i, d in enumerate(x.shape)))
+    return out2.reshape(kept)
+
+
+def _reduced_shape(shape: Shape, axes: tuple[int, ...], keepdims: bool) -> Shape:
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+def _sum_f64(x: Array, axes: tuple[int, ...]) -> tuple[Array, Shape]:
+    """Float64 sums over ``axes`` of a float array, shaped (A, B); plus the kept shape."""
+    x3, kept = _plan(x, axes)
+    n_a, n_r, n_b = x3.shape
+    out = np.zeros((n_a, n_b), dtype=np.float64)
+    if n_r == 0 or out.size == 0:
+        return out, kept
+    if n_a == 1 and n_b == 1:
+        partial = np.zeros(builtins.min(_red.CHUNKS, n_r), dtype=np.float64)
+        _red.sum_chunks.pick(x.size)(x3.reshape(-1), partial)
+        out[0, 0] = partial.sum()
+    else:
+        _red.sum_arb.pick(x.size)(x3, out)
+    return out, kept
+
+
+def _reduce_input(x: object, op: str) -> Array:
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{op}: x must be a NumPy array, got {type(x).__name__}")
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"{op}: unsupported dtype {x.dtype}")
+    return np.ascontiguousarray(x)
+
+
+def sum(x: Array, axis: Axis = None, keepdims: bool = False) -> Array:  # noqa: A001
+    """y = x.sum(axis) accumulated in float64 (ints and bools sum to int64); sum of nothing is 0."""
+    x = _reduce_input(x, "sum")
+    axes = normalize_axes(x.ndim, axis, "sum")
+    if x.dtype.kind != "f":
+        return np.asarray(np.sum(x, axis=axes, keepdims=keepdims, dtype=np.int64))
+    out, kept = _sum_f64(x, axes)
+    return _finish(out.astype(x.dtype), x, axes, kept, keepdims)
+
+
+def sum_backward(grad: Array, shape: Shape, axis: Axis = None, keepdims: bool = False) -> Array:
+    """dx = grad broadcast back to the input's shape (a read-only view)."""
+    axes = normalize_axes(len(shape), axis, "sum_backward")
+    grad = np.asarray(grad)
+    expected = _reduced_shape(shape, axes, keepdims)
+    if grad.shape != expected:
+        raise ValueError(
+            f"sum_backward: grad has shape {fmt_shape(grad.shape)}, expected {fmt_shape(expected)}"
+        )
+    return np.broadcast_to(grad.reshape(_reduced_shape(shape, axes, True)), shape)
+
+
+def _count(shape: Shape, axes: tuple[int, ...]) -> int:
+    return math.prod(shape[i] for i in axes)
+
+
+def mean(x: Array, axis: Axis = None, keepdims: bool = False) -> Array:
+    """y = x.mean(axis); the mean of nothing is NaN (no warning)."""
+    x = _float(x, "mean")
+    axes = normalize_axes(x.ndim, axis, "mean")
+    out, kept = _sum_f64(x, axes)
+    n = _count(x.shape, axes)
+    if n == 0:
+        out.fill(np.nan)
+    else:
+        out /= n
+    return _finish(out.astype(x.dtype), x, axes, kept, keepdims)
+
+
+def mean_backward(grad: Array, shape: Shape, axis: Axis = None, keepdims: bool = False) -> Array:
+    """dx = grad / n broadcast back to the input's shape."""
+    axes = normalize_axes(len(shape), axis, "mean_backward")
+    n = _count(shape, axes)
+    g = np.asarray(grad)
+    scaled = g / g.dtype.type(n) if n else np.full_like(g, np.nan)
+    return np.ascontiguousarray(sum_backward(scaled, shape, axis, keepdims))
+
+
+def _extreme(x: Array, axis: Axis, keepdims: bool, want_max: bool) -> Array:
+    op = "max" if want_max else "min"
+    x = _reduce_input(x, op)
+    axes = normalize_axes(x.ndim, axis, op)
+    if _count(x.shape, axes) == 0:
+        raise ValueError(
+            f"{op}: cannot reduce an empty array of shape {fmt_shape(x.shape)} over axis {axis}"
+        )
+    if x.dtype.kind != "f":
+        fn = np.max if want_max else np.min
+        return np.asarray(fn(x, axis=axes, keepdims=keepdims))
+    x3, kept = _plan(x, axes)
+    out = np.empty((x3.shape[0], x3.shape[2]), dtype=x.dtype)
+    if out.size:
+        _red.extreme_arb.pick(x.size)(x3, want_max, out)
+    return _finish(out, x, axes, kept, keepdims)
+
+
+def max(x: Array, axis: Axis = None, keepdims: bool = False) -> Array:  # noqa: A001
+    """y = x.max(axis); NaN propagates; empty raises ValueError."""
+    return _extreme(x, axis, keepdims, True)
+
+
+def min(x: Array, axis: Axis = None, keepdims: bool = False) -> Array:  # noqa: A001
+    """y = x.min(axis); NaN propagates; empty raises ValueError."""
+    return _extreme(x, axis, keepdims, False)
+
+
+def extreme_backward(
+    x: Array, y: Array, grad: Array, axis: Axis = None, keepdims: bool = False
+) -> Array:
+    """Gradient of max or min: grad split evenly between the elements equal to y (ties)."""
+    x = _float(x, "max_backward")
+    axes = normalize_axes(x.ndim, axis, "max_backward")
+    x3, kept = _plan(x, axes)
+    n_a, n_r, n_b = x3.shape
+    y2 = np.ascontiguousarray(y, dtype=x.dtype).reshape(n_a, n_b)
+    g2 = np.ascontiguousarray(grad, dtype=x.dtype).reshape(n_a, n_b)
+    out3 = np.empty_like(x3)
+    _red.extreme_backward_arb.pick(x.size)(x3, y2, g2, out3)
+    return _unplan(out3, x.shape, axes)
+
+
+def _unplan(out3: Array, shape: Shape, axes: tuple[int, ...]) -> Array:
+    """Inverse of :func:`_plan` for a full-size (A, R, B) result."""
+    ndim = len(shape)
+    if not axes or axes[-1] - axes[0] + 1 == len(axes):
+        return out3.reshape(shape)
+    order = [i for i in range(ndim) if i not in axes] + list(axes)
+    moved = out3.reshape(tuple(shape[i] for i in order))
+    return np.ascontiguousarray(moved.transpose(np.argsort(order)))
+
+
+def _var_f64(x: Array, axes: tuple[int, ...], ddof: float) -> tuple[Array, Shape]:
+    x3, kept = _plan(x, axes)
+    n_a, n_r, n_b = x3.shape
+    out = np.empty((n_a, n_b), dtype=np.float64)
+    if out.size == 0:
+        return out, kept
+    if n_r == 0:
+        out.fill(np.nan)
+    elif n_r - ddof <= 0:
+        # PyTorch: zero spread over no degrees of freedom is NaN, a positive one is inf.
+        _red.var_arb.pick(x.size)(x3, 0.0, out)
+        out[:] = np.where(out == 0.0, np.nan, np.where(np.isnan(out), np.nan, np.inf))
+    else:
+        _red.var_arb.pick(x.size)(x3, float(ddof), out)
+    return out, kept
+
+
+def var(x: Array, axis: Axis = None, keepdims: bool = False, ddof: float = 0) -> Array:
+    """y = mean((x - mean(x))^2) * n / (n - ddof), two-pass in float64."""
+    x = _float(x, "var")
+    axes = normalize_axes(x.ndim, axis, "var")
+    d = _scalar(ddof, "var", "ddof")
+    out, kept = _var_f64(x, axes, d)
+    return _finish(out.astype(x.dtype), x, axes, kept, keepdims)
+
+
+def var_backward(
+    x: Array, grad: Array, axis: Axis = None, keepdims: bool = False, ddof: float = 0
+) -> Array:
+    """dx = grad * 2 (x - mean) / (n - ddof)."""
+    x = _float(x, "var_backward")
+    axes = normalize_axes(x.ndim, axis, "var_backward")
+    x3, _ = _plan(x, axes)
+    n_a, n_r, n_b = x3.shape
+    mean64, _ = _sum_f64(x, axes)
+    if n_r:
+        mean64 /= n_r
+    g2 = np.ascontiguousarray(grad, dtype=x.dtype).reshape(n_a, n_b)
+    denom = n_r - _scalar(ddof, "var_backward", "ddof")
+    scale = 2.0 / denom if denom > 0 else math.nan
+    out3 = np.empty_like(x3)
+    _red.var_backward_arb.pick(x.size)(x3, mean64, g2, scale, out3)
+    return _unplan(out3, x.shape, axes)
+
+
+def unbroadcast(grad: Array, shape: Shape) -> Array:
+    """Sum ``grad`` over the axes that broadcasting added or stretched, giving ``shape``."""
+    grad = np.asarray(grad)
+    shape = tuple(shape)
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    ok = extra >= 0 and all(
+        s in (1, g) for s, g in zip(shape, grad.shape[extra:], strict=True)
+    )
+    if not ok:
+        raise ValueError(
+            f"unbroadcast: a gradient of shape {fmt_shape(grad.shape)} cannot be reduced to "
+            f"shape {fmt_shape(shape)}"
+        )
+    axes = tuple(range(extra)) + tuple(
+        extra + i for i, s in enumerate(shape) if s == 1 and grad.shape[extra + i] != 1
+    )
+    if grad.dtype.kind == "f":
+        reduced = sum(grad, axis=axes, keepdims=True)
+    else:
+        reduced = np.sum(grad, axis=axes, keepdims=True)
+    return reduced.reshape(shape)
+
+
+# ---------------------------------------------------------------------------------------
+# softmax family (over one axis)
+
+
+def _rows(x: Array, axis: int, op: str) -> tuple[Array, int]:
+    """x with ``axis`` moved last, as a C-contiguous (rows, n) array; plus the axis."""
+    ax = normalize_axes(x.ndim, axis, op)
+    a = ax[0] if ax else 0
+    if x.ndim == 0:
+        return x.reshape(1, 1), a
+    moved = x if a == x.ndim - 1 else np.ascontiguousarray(np.moveaxis(x, a, -1))
+    return moved.reshape(-1, x.shape[a]), a
+
+
+def _unrows(y2: Array, x: Array, axis: int) -> Array:
+    if x.ndim == 0:
+        return y2.reshape(())
+    if axis == x.ndim - 1:
+        return y2.reshape(x.shape)
+    moved_shape = tuple(d for i, d in enumerate(x.shape) if i != axis) + (x.shape[axis],)
+    return np.ascontiguousarray(np.moveaxis(y2.reshape(moved_shape), -1, axis))
+
+
+def _shifted_exp(x2: Array) -> tuple[Array, Array]:
+    """(exp(x - rowmax), rowmax): one fused pass, then NumPy's SIMD exp in place."""
+    e = np.empty_like(x2)
+    row_max = np.empty(x2.shape[0], dtype=x2.dtype)
+    if x2.size:
+        _sm.shift_by_max.pick(x2.size)(x2, e, row_max)
+        np.exp(e, out=e)
+    elif x2.shape[0]:
+        row_max.fill(-np.inf)
+    return e, row_max
+
+
+def softmax(x: Array, axis: int = -1) -> Array:
+    """y = exp(x - max) / sum(exp(x - max)) along ``axis``."""
+    x = _float(x, "softmax")
+    x2, a = _rows(x, axis, "softmax")
+    e, _ = _shifted_exp(x2)
+    if e.size:
+        _sm.normalize_rows.pick(e.size)(e)
+    return _unrows(e, x, a)
+
+
+def softmax_backward(y: Array, grad: Array, axis: int = -1) -> Array:
+    """dx = y * (grad - sum(grad * y)) along ``axis``, from the forward output y."""
+    y = _float(y, "softmax_backward", "y")
+    grad = _like(y, grad, "softmax_backward", "grad")
+    y2, a = _rows(y, axis, "softmax_backward")
+    g2, _ = _rows(grad, axis, "softmax_backward")
+    out = np.empty_like(y2)
+    _sm.softmax_backward.pick(y2.size)(y2, g2, out)
+    return _unrows(out, y, a)
+
+
+def _lse_rows(x2: Array) -> Array:
+    e, row_max = _shifted_exp(x2)
+    lse = np.empty(x2.shape[0], dtype=np.float64)
+    if x2.shape[1] == 0:
+        lse.fill(-np.inf)
+    elif lse.size:
+        _sm.row_log_sum.pick(x2.size)(e, row_max, lse)
+    return lse
+
+
+def logsumexp(x: Array, axis: int = -1, keepdims: bool = False) -> Array:
+    """y = log(sum(exp(x))) along ``axis``, stable; empty or all -inf gives -inf."""
+    x = _float(x, "logsumexp")
+    x2, a = _rows(x, axis, "logsumexp")
+    lse = _lse_rows(x2).astype(x.dtype)
+    if x.ndim == 0:
+        return lse.reshape(())
+    shape = tuple(1 if i == a else d for i, d in enumerate(x.shape))
+    out = lse.reshape(tuple(d for i, d in enumerate(x.shape) if i != a))
+    return out.reshape(shape) if keepdims else out
+
+
+def logsumexp_backward(
+    x: Array, y: Array, grad: Array, axis: int = -1, keepdims: bool = False
+) -> Array:
+    """dx = grad * exp(x - y) = grad * softmax(x) along ``axis``."""
+    x = _float(x, "logsumexp_backward")
+    ax = normalize_axes(x.ndim, axis, "logsumexp_backward")
+    a = ax[0] if ax else 0
+    keep = tuple(1 if i == a else d for i, d in enumerate(x.shape)) if x.ndim else ()
+    y_b = np.asarray(y, dtype=x.dtype).reshape(keep)
+    g_b = np.asarray(grad, dtype=x.dtype).reshape(keep)
+    with np.errstate(invalid="ignore"):
+        p = np.exp(x - y_b)
+    p *= g_b
+    return p
+
+
+def log_softmax(x: Array, axis: int = -1) -> Array:
+    """y = x - logsumexp(x) along ``axis``."""
+    x = _float(x, "log_softmax")
+    x2, a = _rows(x, axis, "log_softmax")
+    lse = _lse_rows(x2)
+    out = np.empty_like(x2)
+    if out.size:
+        _sm.subtract_rows.pick(x2.size)(x2, lse, out)
+    return _unrows(out, x, a)
+
+
+def log_softmax_backward(y: Array, grad: Array, axis: int = -1) -> Array:
+    """dx = grad - exp(y) * sum(grad) along ``axis``, from the forward output y."""
+    y = _float(y, "log_softmax_backward", "y")
+    grad = _like(y, grad, "log_softmax_backward", "grad")
+    y2, a = _rows(y, axis, "log_softmax_backward")
+    g2, _ = _rows(grad, axis, "log_softmax_backward")
+    p = np.exp(y2)
+    if p.size:
+        _sm.log_softmax_backward.pick(y2.size)(p, g2, p)
+    return _unrows(p, y, a)
+
+
+# ---------------------------------------------------------------------------------------
+# fused softmax cross-entropy over (N, C) logits with integer targets
+
+
+def _ce_inputs(
+    logits: Array, target: Array, weight: Array | None, op: str
+) -> tuple[Array, Array, Array]:
+    x = _float(logits, op, "logits")
+    if x.ndim != 2:
+        raise ValueError(f"{op}: logits must be (N, C), got shape {fmt_shape(x.shape)}")
+    if not isinstance(target, np.ndarray) or target.dtype.kind not in "iu":
+        got = target.dtype if isinstance(target, np.ndarray) else type(target).__name__
+        raise TypeError(f"{op}: target must be an integer array of class indices, got {got}")
+    if target.shape != (x.shape[0],):
+        raise ValueError(
+            f"{op}: target has shape {fmt_shape(target.shape)} but logits have shape "
+            f"{fmt_shape(x.shape)}; expected ({x.shape[0]},)"
+        )
+    t = np.ascontiguousarray(target, dtype=np.int64)
+    c = x.shape[1]
+    if weight is None:
+        w = np.ones(c, dtype=np.float64)
+    else:
+        w = np.ascontiguousarray(weight, dtype=np.float64)
+        if w.shape != (c,):
+            raise ValueError(
+                f"{op}: weight has shape {fmt_shape(w.shape)}, expected ({c},) for {c} classes"
+            )
+    return x, t, w
+
+
+def _check_targets(t: Array, c: int, ignore_index: int, op: str) -> None:
+    bad = (t != ignore_index) & ((t < 0) | (t >= c))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise IndexError(
+            f"{op}: target {int(t[i])} at position {i} is out of range for {c} classes "
+            f"(valid: 0 to {c - 1}, or ignore_index={ignore_index})"
+        )
+
+
+def softmax_cross_entropy(
+    logits: Array,
+    target: Array,
+    weight: Array | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+) -> tuple[Array, Array, Array]:
+    """Per-row cross-entropy of softmax(logits) against integer class targets.
+
+    Returns ``(losses, lse, target_weight)``: the unreduced losses (N,) in the logits' dtype,
+    the row logsumexp (N,) in float64 to pass to the backward, and w[target] (0 where
+    ignored) whose sum is the denominator of PyTorch's ``reduction='mean'``.
+    """
+    op = "softmax_cross_entropy"
+    x, t, w = _ce_inputs(logits, target, weight, op)
+    eps = _scalar(label_smoothing, op, "label_smoothing")
+    if not 0.0 <= eps <= 1.0:
+        raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {eps}")
+    n, c = x.shape
+    _check_targets(t, c, ignore_index, op)
+    lse = _lse_rows(x) if c else np.full(n, -np.inf)
+    losses = np.empty(n, dtype=np.float64)
+    target_weight = np.empty(n, dtype=np.float64)
+    if n:
+        _sm.cross_entropy_rows.pick(x.size)(
+            x, lse, t, w, int(ignore_index), eps, losses, target_weight
+        )
+    return losses.astype(x.dtype), lse, target_weight
+
+
+def softmax_cross_entropy_backward(
+    logits: Array,
+    target: Array,
+    lse: Array,
+    grad: Array,
+    weight: Array | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+) -> Array:
+    """d loss_i / d logits scaled by grad[i] (N,): two fused passes around one SIMD exp."""
+    op = "softmax_cross_entropy_backward"
+    x, t, w = _ce_inputs(logits, target, weight, op)
+    n = x.shape[0]
+    g = np.ascontiguousarray(grad, dtype=np.float64).reshape(n)
+    p = np.empty_like(x)
+    if p.size:
+        _sm.subtract_rows.pick(x.size)(x, np.ascontiguousarray(lse, dtype=np.float64), p)
+        np.exp(p, out=p)
+        _sm.cross_entropy_backward_rows.pick(x.size)(
+            p, t, w, g, int(ignore_index), float(label_smoothing), float(w.sum())
+        )
+    return p
+
+
+# ---------------------------------------------------------------------------------------
+# matmul (BLAS through NumPy) and its backward
+
+
+def matmul(a: Array, b: Array) -> Array:
+    """y = a @ b as ``np.matmul``: 1-D, 2-D and batched N-D with broadcasting."""
+    for name, arr in (("a", a), ("b", b)):
+        if not isinstance(arr, np.ndarray):
+            raise TypeError(f"matmul: {name} must be a NumPy array, got {type(arr).__name__}")
+        if arr.ndim == 0:
+            raise ValueError(f"matmul: {name} is 0-d (shape ()); matmul needs at least 1-D")
+    k_a = a.shape[-1]
+    k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if k_a != k_b:
+        raise ValueError(
+            f"matmul: shapes {fmt_shape(a.shape)} and {fmt_shape(b.shape)} do not align "
+            f"({k_a} != {k_b})"
+        )
+    try:
+        return np.matmul(a, b)
+    except ValueError as exc:
+        raise ValueError(
+            f"matmul: batch shapes of {fmt_shape(a.shape)} and {fmt_shape(b.shape)} "
+            "do not broadcast"
+        ) from exc
+
+
+def matmul_backward(a: Array, b: Array, grad: Array) -> tuple[Array, Array]:
+    """(da, db) for y = a @ b: da = grad @ b^T, db = a^T @ grad, summed back to each shape."""
+    g = np.asarray(grad)
+    if a.ndim == 1 and b.ndim == 1:
+        return g * b, g * a
+    if a.ndim == 1:
+        da = np.matmul(g[..., None, :], np.swapaxes(b, -1, -2))[..., 0, :]
+        db = a[:, None] * g[..., None, :]
+        return unbroadcast(da, a.shape), unbroadcast(db, b.shape)
+    if b.ndim == 1:
+        da = g[..., :, None] * b
+        db = np.matmul(np.swapaxes(a, -1, -2), g[..., :, None])[..., 0]
+        return unbroadcast(da, a.shape), unbroadcast(db, b.shape)
+    if b.ndim == 2:
+        # (..., m, k) @ (k, n): fold the batch into rows, one GEMM each and no batch loop.
+        k, n = b.shape
+        g2 = g.reshape(-1, n)
+        return np.matmul(g2, b.T).reshape(a.shape), np.matmul(a.reshape(-1, k).T, g2)
+    da = np.matmul(g, np.swapaxes(b, -1, -2))
+    db = np.matmul(np.swapaxes(a, -1, -2), g)
+    return unbroadcast(da, a.shape), unbroadcast(db, b.shape)
+
+
+# ---------------------------------------------------------------------------------------
+# fused in-place optimizer updates
+
+
+def _state(param: Array, other: Array | None, op: str, name: str) -> Array:
+    if other is None:
+        raise ValueError(f"{op}: {name} is required with these options")
+    if not isinstance(other, np.ndarray):
+        raise TypeError(f"{op}: {name} must be a NumPy array, got {type(other).__name__}")
+    if other.shape != param.shape:
+        raise ValueError(
+            f"{op}: {name} has shape {fmt_shape(other.shape)} but param has shape "
+            f"{fmt_shape(param.shape)}"
+        )
+    if other.dtype != param.dtype:
+        raise TypeError(f"{op}: {name} has dtype {other.dtype} but param has dtype {param.dtype}")
+    if not other.flags.c_contiguous or not other.flags.writeable:
+        raise ValueError(f"{op}: {name} must be a writeable C-contiguous array (updated in place)")
+    return other.reshape(-1)
+
+
+def _param_grad(param: Array, grad: Array, op: str) -> tuple[Array, Array]:
+    if not isinstance(param, np.ndarray) or param.dtype.kind != "f":
+        raise TypeError(f"{op}: param must be a float32 or float64 NumPy array")
+    if not param.flags.c_contiguous or not param.flags.writeable:
+        raise ValueError(f"{op}: param must be a writeable C-contiguous array (updated in place)")
+    g = _like(param, grad, op, "grad")
+    return param.reshape(-1), g.reshape(-1)
+
+
+def sgd_(
+    param: Array,
+    grad: Array,
+    momentum_buffer: Array | None = None,
+    *,
+    lr: float,
+    momentum: float = 0.0,
+    dampening: float = 0.0,
+    weight_decay: float = 0.0,
+    nesterov: bool = False,
+    maximize: bool = False,
+    first_step: bool = False,
+) -> None:
+    """One SGD step in place (PyTorch's rule; the buffer starts as the first gradient)."""
+    op = "sgd_"
+    p, g = _param_grad(param, grad, op)
+    buf = _state(param, momentum_buffer, op, "momentum_buffer") if momentum != 0.0 else p
+    _opt.sgd.pick(p.size)(
+        p,
+        g,
+        buf,
+        float(lr),
+        float(momentum),
+        float(dampening),
+        float(weight_decay),
+        bool(nesterov),
+        bool(maximize),
+        bool(first_step),
+    )
+
+
+def adam_(
+    param: Array,
+    grad: Array,
+    exp_avg: Array,
+    exp_avg_sq: Array,
+    max_exp_avg_sq: Array | None = None,
+    *,
+    step: int,
+    lr: float = 1e-3,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    amsgrad: bool = False,
+    maximize: bool = False,
+    decoupled_weight_decay: bool = False,
+) -> None:
+    """One Adam (or AdamW, with ``decoupled_weight_decay``) step in place; ``step`` >= 1."""
+    op = "adamw_" if decoupled_weight_decay else "adam_"
+    if step < 1:
+        raise ValueError(f"{op}: step counts from 1, got {step}")
+    p, g = _param_grad(param, grad, op)
+    m = _state(param, exp_avg, op, "exp_avg")
+    v = _state(param, exp_avg_sq, op, "exp_avg_sq")
+    vmax = _state(param, max_exp_avg_sq, op, "max_exp_avg_sq") if amsgrad else v
+    _opt.adam.pick(p.size)(
+        p,
+        g,
+        m,
+        v,
+        vmax,
+        float(lr),
+        float(beta1),
+        float(beta2),
+        float(eps),
+        float(weight_decay),
+        int(step),
+        bool(amsgrad),
+        bool(maximize),
+        bool(decoupled_weight_decay),
+    )
+
+
+def rmsprop_(
+    param: Array,
+    grad: Array,
+    square_avg: Array,
+    grad_avg: Array | None = None,
+    momentum_buffer: Array | None = None,
+    *,
+    lr: float = 1e-2,
+    alpha: float = 0.99,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    momentum: float = 0.0,
+    centered: bool = False,
+    maximize: bool = False,
+) -> None:
+    """One RMSprop step in place (PyTorch's rule, with centered and momentum variants)."""
+    op = "rmsprop_"
+    p, g = _param_grad(param, grad, op)
+    sq = _state(param, square_avg, op, "square_avg")
+    ga = _state(param, grad_avg, op, "grad_avg") if centered else sq
+    buf = _state(param, momentum_buffer, op, "momentum_buffer") if momentum > 0.0 else sq
+    _opt.rmsprop.pick(p.size)(
+        p,
+        g,
+        sq,
+        ga,
+        buf,
+        float(lr),
+        float(alpha),
+        float(eps),
+        float(weight_decay),
+        float(momentum),
+        bool(centered),
+        bool(maximize),
+    )
+
+
+def adagrad_(
+    param: Array,
+    grad: Array,
+    state_sum: Array,
+    *,
+    step: int,
+    lr: float = 1e-2,
+    lr_decay: float = 0.0,
+    weight_decay: float = 0.0,
+    eps: float = 1e-10,
+    maximize: bool = False,
+) -> None:
+    """One Adagrad step in place; ``step`` >= 1 (the count after this update)."""
+    op = "adagrad_"
+    if step < 1:
+        raise ValueError(f"{op}: step counts from 1, got {step}")
+    p, g = _param_grad(param, grad, op)
+    s = _state(param, state_sum, op, "state_sum")
+    clr = float(lr) / (1.0 + (step - 1) * float(lr_decay))
+    _opt.adagrad.pick(p.size)(p, g, s, clr, float(weight_decay), float(eps), bool(maximize))
+
+
+__all__ = [
+    "adagrad_",
+    "adam_",
+    "extreme_backward",
+    "fmt_shape",
+    "gelu",
+    "gelu_backward",
+    "leaky_relu",
+    "leaky_relu_backward",
+    "log_softmax",
+    "log_softmax_backward",
+    "logsumexp",
+    "logsumexp_backward",
+    "matmul",
+    "matmul_backward",
+    "max",
+    "mean",
+    "mean_backward",
+    "min",
+    "normalize_axes",
+    "relu",
+    "relu_backward",
+    "rmsprop_",
+    "sgd_",
+    "sigmoid",
+    "sigmoid_backward",
+    "silu",
+    "silu_backward",
+    "softmax",
+    "softmax_backward",
+    "softmax_cross_entropy",
+    "softmax_cross_entropy_backward",
+    "softplus",
+    "softplus_backward",
+    "sum",
+    "sum_backward",
+    "tanh",
+    "tanh_backward",
+    "unbroadcast",
+    "var",
+    "var_backward",
+]
+

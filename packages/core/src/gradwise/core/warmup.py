@@ -1,0 +1,119 @@
+"""Compile (or load from the disk cache) every kernel, and report how long each took."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gradwise.core import _jit, ops
+from gradwise.core._jit import CompileRecord
+from gradwise.core.dtypes import FLOAT_DTYPES
+
+_LOCK = threading.Lock()
+
+
+@dataclass
+class WarmupReport:
+    """Per-kernel first-call times: ``source`` is "compiled" (cold), "cache" or "python"."""
+
+    records: list[CompileRecord] = field(default_factory=list)
+    seconds: float = 0.0
+    cache_enabled: bool = False
+
+    def compiled_seconds(self) -> float:
+        """Total time spent compiling (cold kernels)."""
+        return float(np.sum([r.seconds for r in self.records if r.source == "compiled"]))
+
+    def cached_seconds(self) -> float:
+        """Total time spent loading kernels from the disk cache."""
+        return float(np.sum([r.seconds for r in self.records if r.source == "cache"]))
+
+    def by_kernel(self) -> dict[str, dict[str, float]]:
+        """kernel name -> {"compiled": s, "cache": s, "python": s} summed over variants."""
+        result: dict[str, dict[str, float]] = {}
+        for r in self.records:
+            slot = result.setdefault(r.kernel, {"compiled": 0.0, "cache": 0.0, "python": 0.0})
+            slot[r.source] += r.seconds
+        return result
+
+    def table(self) -> str:
+        """A plain-text table, one row per kernel."""
+        lines = [f"{'kernel':34} {'compiled s':>11} {'cached s':>9}"]
+        for name, slot in sorted(self.by_kernel().items()):
+            lines.append(f"{name:34} {slot['compiled']:11.3f} {slot['cache']:9.3f}")
+        lines.append(
+            f"{'total':34} {self.compiled_seconds():11.3f} {self.cached_seconds():9.3f}"
+            f"   (wall {self.seconds:.2f} s, disk cache {'on' if self.cache_enabled else 'off'})"
+        )
+        return "\n".join(lines)
+
+
+def _exercise(dtype: np.dtype[Any]) -> None:
+    """Call every ops function once on tiny inputs of ``dtype``."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 5)).astype(dtype)
+    g = np.ones_like(x)
+    for fwd, bwd in (
+        (ops.relu, ops.relu_backward),
+        (ops.leaky_relu, ops.leaky_relu_backward),
+        (ops.silu, ops.silu_backward),
+        (ops.softplus, ops.softplus_backward),
+    ):
+        fwd(x)
+        bwd(x, g)
+    ops.sigmoid_backward(ops.sigmoid(x), g)
+    ops.tanh_backward(ops.tanh(x), g)
+    for approximate in ("none", "tanh"):
+        ops.gelu_backward(x, g, approximate)
+        ops.gelu(x, approximate)
+    for axis in (None, 0, 1):
+        ops.sum(x, axis)
+        ops.mean(x, axis)
+        y = ops.max(x, axis)
+        ops.extreme_backward(x, y, np.ones_like(y), axis)
+        ops.min(x, axis)
+        v = ops.var(x, axis)
+        ops.var_backward(x, np.ones_like(v), axis)
+    y = ops.softmax(x)
+    ops.softmax_backward(y, g)
+    y = ops.log_softmax(x)
+    ops.log_softmax_backward(y, g)
+    ops.logsumexp(x)
+    target = np.array([0, 4, 2], dtype=np.int64)
+    losses, lse, _ = ops.softmax_cross_entropy(x, target, label_smoothing=0.1)
+    ops.softmax_cross_entropy_backward(x, target, lse, np.ones_like(losses))
+    p = x.copy()
+    s1, s2, s3 = (np.zeros_like(x) for _ in range(3))
+    ops.sgd_(p, g, s1, lr=0.1, momentum=0.9, first_step=True)
+    ops.adam_(p, g, s1, s2, s3, step=1, amsgrad=True)
+    ops.rmsprop_(p, g, s1, s2, s3, centered=True, momentum=0.9)
+    ops.adagrad_(p, g, s1, step=1)
+
+
+def warmup(dtypes: Iterable[Any] = FLOAT_DTYPES, variants: Iterable[str] = ("serial", "parallel")) -> WarmupReport:
+    """Compile every kernel for each dtype and variant; returns per-kernel first-call times.
+
+    With the disk cache on, a second process loads what the first compiled ("cache" rows).
+    """
+    report = WarmupReport(cache_enabled=_jit.cache_enabled())
+    start = time.perf_counter()
+    with _LOCK:
+        rec = _jit._RECORDING
+        rec.records = []
+        rec.seen = set()
+        try:
+            for variant in variants:
+                rec.force = variant
+                for dtype in dtypes:
+                    _exercise(np.dtype(dtype))
+        finally:
+            rec.force = None
+        report.records = list(rec.records)
+        report.cache_enabled = _jit.cache_enabled()
+    report.seconds = time.perf_counter() - start
+    return report
