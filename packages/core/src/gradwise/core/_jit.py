@@ -144,10 +144,14 @@ class Kernel(Generic[F]):
         return self.parallel_min if override is None else override
 
     def pick(self, size: int) -> F:
-        """The parallel variant for ``size >= threshold`` on more than one thread, else serial."""
+        """The parallel variant for ``size >= threshold``, else the serial one.
+
+        The choice depends on the size alone, never on the thread count, so a result is
+        bit-identical whether the parallel loop runs on one thread or several.
+        """
         if _RECORDING.force is not None:
             return self._recorded(_RECORDING.force)
-        if size >= self.threshold() and THREAD_STATE.count > 1:
+        if size >= self.threshold():
             return self.parallel
         return self.serial
 

@@ -105,3 +105,14 @@ def result_dtype(*operands: Array | np.dtype[Any] | bool | int | float) -> np.dt
     if order[top_weak] > order.get(base.kind, 2):
         return DEFAULT_FLOAT if top_weak == "f" else DEFAULT_INT
     return base
+
+
+def contiguous(x: Any, dtype: Any = None) -> Array:
+    """``x`` as a C-contiguous array, without a copy when it already is one.
+
+    Unlike ``np.ascontiguousarray``, a 0-d array stays 0-d.
+    """
+    arr = np.asarray(x, dtype=dtype)
+    if arr.flags.c_contiguous:
+        return arr
+    return np.array(arr, order="C", copy=True)

@@ -17,7 +17,7 @@ from gradwise.core._kernels import activation as _act
 from gradwise.core._kernels import optim as _opt
 from gradwise.core._kernels import reduce as _red
 from gradwise.core._kernels import softmax as _sm
-from gradwise.core.dtypes import Array, Axis, Shape
+from gradwise.core.dtypes import Array, Axis, Shape, contiguous
 
 # ---------------------------------------------------------------------------------------
 # validation helpers
@@ -30,11 +30,13 @@ def fmt_shape(shape: Shape) -> str:
 
 def _float(x: object, op: str, name: str = "x") -> Array:
     """A C-contiguous float32/float64 array, or a TypeError naming ``op``."""
+    if isinstance(x, np.generic):
+        x = np.asarray(x)
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{op}: {name} must be a NumPy array, got {type(x).__name__}")
     if x.dtype.kind != "f" or x.dtype.itemsize not in (4, 8):
         raise TypeError(f"{op}: {name} must be float32 or float64, got {x.dtype}")
-    return np.ascontiguousarray(x)
+    return contiguous(x)
 
 
 def _like(x: Array, other: object, op: str, name: str) -> Array:
@@ -256,7 +258,7 @@ def _plan(x: Array, axes: tuple[int, ...]) -> tuple[Array, Shape]:
         n_b = math.prod(shape[last + 1 :])
         return x.reshape(n_a, n_r, n_b), kept
     order = [i for i in range(x.ndim) if i not in axes] + list(axes)
-    moved = np.ascontiguousarray(x.transpose(order))
+    moved = contiguous(x.transpose(order))
     return moved.reshape(math.prod(kept), math.prod(shape[i] for i in axes), 1), kept
 
 
@@ -289,11 +291,13 @@ def _sum_f64(x: Array, axes: tuple[int, ...]) -> tuple[Array, Shape]:
 
 
 def _reduce_input(x: object, op: str) -> Array:
+    if isinstance(x, np.generic):
+        x = np.asarray(x)
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{op}: x must be a NumPy array, got {type(x).__name__}")
     if x.dtype.kind not in "biuf":
         raise TypeError(f"{op}: unsupported dtype {x.dtype}")
-    return np.ascontiguousarray(x)
+    return contiguous(x)
 
 
 def sum(x: Array, axis: Axis = None, keepdims: bool = False) -> Array:  # noqa: A001
@@ -341,7 +345,7 @@ def mean_backward(grad: Array, shape: Shape, axis: Axis = None, keepdims: bool =
     n = _count(shape, axes)
     g = np.asarray(grad)
     scaled = g / g.dtype.type(n) if n else np.full_like(g, np.nan)
-    return np.ascontiguousarray(sum_backward(scaled, shape, axis, keepdims))
+    return contiguous(sum_backward(scaled, shape, axis, keepdims))
 
 
 def _extreme(x: Array, axis: Axis, keepdims: bool, want_max: bool) -> Array:
@@ -380,8 +384,8 @@ def extreme_backward(
     axes = normalize_axes(x.ndim, axis, "max_backward")
     x3, kept = _plan(x, axes)
     n_a, n_r, n_b = x3.shape
-    y2 = np.ascontiguousarray(y, dtype=x.dtype).reshape(n_a, n_b)
-    g2 = np.ascontiguousarray(grad, dtype=x.dtype).reshape(n_a, n_b)
+    y2 = contiguous(y, dtype=x.dtype).reshape(n_a, n_b)
+    g2 = contiguous(grad, dtype=x.dtype).reshape(n_a, n_b)
     out3 = np.empty_like(x3)
     _red.extreme_backward_arb.pick(x.size)(x3, y2, g2, out3)
     return _unplan(out3, x.shape, axes)
@@ -394,7 +398,7 @@ def _unplan(out3: Array, shape: Shape, axes: tuple[int, ...]) -> Array:
         return out3.reshape(shape)
     order = [i for i in range(ndim) if i not in axes] + list(axes)
     moved = out3.reshape(tuple(shape[i] for i in order))
-    return np.ascontiguousarray(moved.transpose(np.argsort(order)))
+    return contiguous(moved.transpose(np.argsort(order)))
 
 
 def _var_f64(x: Array, axes: tuple[int, ...], ddof: float) -> tuple[Array, Shape]:
@@ -434,7 +438,7 @@ def var_backward(
     mean64, _ = _sum_f64(x, axes)
     if n_r:
         mean64 /= n_r
-    g2 = np.ascontiguousarray(grad, dtype=x.dtype).reshape(n_a, n_b)
+    g2 = contiguous(grad, dtype=x.dtype).reshape(n_a, n_b)
     denom = n_r - _scalar(ddof, "var_backward", "ddof")
     scale = 2.0 / denom if denom > 0 else math.nan
     out3 = np.empty_like(x3)
@@ -477,7 +481,7 @@ def _rows(x: Array, axis: int, op: str) -> tuple[Array, int]:
     a = ax[0] if ax else 0
     if x.ndim == 0:
         return x.reshape(1, 1), a
-    moved = x if a == x.ndim - 1 else np.ascontiguousarray(np.moveaxis(x, a, -1))
+    moved = x if a == x.ndim - 1 else contiguous(np.moveaxis(x, a, -1))
     return moved.reshape(-1, x.shape[a]), a
 
 
@@ -487,7 +491,7 @@ def _unrows(y2: Array, x: Array, axis: int) -> Array:
     if axis == x.ndim - 1:
         return y2.reshape(x.shape)
     moved_shape = tuple(d for i, d in enumerate(x.shape) if i != axis) + (x.shape[axis],)
-    return np.ascontiguousarray(np.moveaxis(y2.reshape(moved_shape), -1, axis))
+    return contiguous(np.moveaxis(y2.reshape(moved_shape), -1, axis))
 
 
 def _shifted_exp(x2: Array) -> tuple[Array, Array]:
@@ -602,12 +606,12 @@ def _ce_inputs(
             f"{op}: target has shape {fmt_shape(target.shape)} but logits have shape "
             f"{fmt_shape(x.shape)}; expected ({x.shape[0]},)"
         )
-    t = np.ascontiguousarray(target, dtype=np.int64)
+    t = contiguous(target, dtype=np.int64)
     c = x.shape[1]
     if weight is None:
         w = np.ones(c, dtype=np.float64)
     else:
-        w = np.ascontiguousarray(weight, dtype=np.float64)
+        w = contiguous(weight, dtype=np.float64)
         if w.shape != (c,):
             raise ValueError(
                 f"{op}: weight has shape {fmt_shape(w.shape)}, expected ({c},) for {c} classes"
@@ -668,10 +672,10 @@ def softmax_cross_entropy_backward(
     op = "softmax_cross_entropy_backward"
     x, t, w = _ce_inputs(logits, target, weight, op)
     n = x.shape[0]
-    g = np.ascontiguousarray(grad, dtype=np.float64).reshape(n)
+    g = contiguous(grad, dtype=np.float64).reshape(n)
     p = np.empty_like(x)
     if p.size:
-        _sm.subtract_rows.pick(x.size)(x, np.ascontiguousarray(lse, dtype=np.float64), p)
+        _sm.subtract_rows.pick(x.size)(x, contiguous(lse, dtype=np.float64), p)
         np.exp(p, out=p)
         _sm.cross_entropy_backward_rows.pick(x.size)(
             p, t, w, g, int(ignore_index), float(label_smoothing), float(w.sum())

@@ -7,7 +7,14 @@ from typing import Any
 
 import numpy as np
 
-from gradwise.core.dtypes import DEFAULT_FLOAT, DEFAULT_INT, Array, as_dtype, check_supported
+from gradwise.core.dtypes import (
+    DEFAULT_FLOAT,
+    DEFAULT_INT,
+    Array,
+    as_dtype,
+    check_supported,
+    contiguous,
+)
 
 
 def _infer_python_dtype(data: object) -> np.dtype[Any]:
@@ -55,7 +62,7 @@ def as_array(data: object, dtype: Any = None, *, copy: bool = False) -> Array:
         arr = data if target is None else data.astype(target, copy=False)
         if copy and arr is data:
             return np.array(arr, order="C", copy=True)
-        return np.ascontiguousarray(arr)
+        return contiguous(arr)
     if data is None or isinstance(data, str | bytes | dict | set):
         raise TypeError(f"tensor data: cannot make a tensor from {type(data).__name__}")
     if isinstance(data, np.generic):
@@ -67,4 +74,4 @@ def as_array(data: object, dtype: Any = None, *, copy: bool = False) -> Array:
         arr = np.array(data, dtype=inferred)
     except (ValueError, OverflowError) as exc:
         raise ValueError(f"tensor data: {exc} (nested sequences must be rectangular)") from exc
-    return np.ascontiguousarray(arr)
+    return contiguous(arr)
