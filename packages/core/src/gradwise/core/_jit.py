@@ -102,7 +102,7 @@ class CompileRecord:
     variant: str
     signature: str
     seconds: float
-    source: str  # "compiled", "cache" or "python" (NUMBA_DISABLE_JIT=1)
+    source: str  # "compiled", "cache", "warm" (already loaded) or "python" (no JIT)
 
 
 class Kernel(Generic[F]):
@@ -170,15 +170,18 @@ class Kernel(Generic[F]):
         return cast(F, run)
 
     def first_call(self, variant: str, *args: Any) -> CompileRecord:
-        """Call one variant and report how long the first call took and where it came from."""
+        """Call one variant and report how long the call took and where its code came from."""
         fn = self.serial if variant == "serial" else self.parallel
         dispatcher = self._serial if variant == "serial" else self._parallel
         before_hits = _count(dispatcher, "_cache_hits")
+        before_overloads = len(getattr(dispatcher, "overloads", {}))
         start = time.perf_counter()
         fn(*args)
         seconds = time.perf_counter() - start
         if _config.JIT_DISABLED:
             source = "python"
+        elif len(getattr(dispatcher, "overloads", {})) == before_overloads:
+            source = "warm"  # compiled earlier in this process
         elif _count(dispatcher, "_cache_hits") > before_hits:
             source = "cache"
         else:

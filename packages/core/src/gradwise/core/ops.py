@@ -39,15 +39,16 @@ def _float(x: object, op: str, name: str = "x") -> Array:
     return contiguous(x)
 
 
-def _like(x: Array, other: object, op: str, name: str) -> Array:
+def _like(x: Array, other: object, op: str, name: str, ref: str = "x") -> Array:
     """``other`` as a contiguous array of x's shape and dtype, or a ValueError/TypeError."""
     arr = _float(other, op, name)
     if arr.shape != x.shape:
         raise ValueError(
-            f"{op}: {name} has shape {fmt_shape(arr.shape)} but x has shape {fmt_shape(x.shape)}"
+            f"{op}: {name} has shape {fmt_shape(arr.shape)} but {ref} has shape "
+            f"{fmt_shape(x.shape)}"
         )
     if arr.dtype != x.dtype:
-        raise TypeError(f"{op}: {name} has dtype {arr.dtype} but x has dtype {x.dtype}")
+        raise TypeError(f"{op}: {name} has dtype {arr.dtype} but {ref} has dtype {x.dtype}")
     return arr
 
 
@@ -120,7 +121,7 @@ def sigmoid(x: Array) -> Array:
 def sigmoid_backward(y: Array, grad: Array) -> Array:
     """dx = grad * y * (1 - y), from the forward output y."""
     y = _float(y, "sigmoid_backward", "y")
-    grad = _like(y, grad, "sigmoid_backward", "grad")
+    grad = _like(y, grad, "sigmoid_backward", "grad", "y")
     out = np.empty_like(y)
     _act.sigmoid_backward.pick(y.size)(_flat(y), _flat(grad), _flat(out))
     return out
@@ -135,7 +136,7 @@ def tanh(x: Array) -> Array:
 def tanh_backward(y: Array, grad: Array) -> Array:
     """dx = grad * (1 - y^2), from the forward output y."""
     y = _float(y, "tanh_backward", "y")
-    grad = _like(y, grad, "tanh_backward", "grad")
+    grad = _like(y, grad, "tanh_backward", "grad", "y")
     out = np.empty_like(y)
     _act.tanh_backward.pick(y.size)(_flat(y), _flat(grad), _flat(out))
     return out
@@ -236,7 +237,8 @@ def normalize_axes(ndim: int, axis: Axis, op: str) -> tuple[int, ...]:
     for a in items:
         if isinstance(a, bool) or not isinstance(a, int | np.integer):
             raise TypeError(f"{op}: axis must be an int, a tuple of ints or None, got {axis!r}")
-        if not -ndim <= a < builtins.max(ndim, 1) or (ndim == 0 and a not in (0, -1)):
+        lo, hi = (-ndim, ndim) if ndim else (-1, 1)  # a 0-d array accepts axis 0 and -1
+        if not lo <= a < hi:
             raise ValueError(f"{op}: axis {a} is out of range for an array of {ndim} dimensions")
         norm = int(a) % ndim if ndim else 0
         if norm in result:
@@ -482,7 +484,8 @@ def _rows(x: Array, axis: int, op: str) -> tuple[Array, int]:
     if x.ndim == 0:
         return x.reshape(1, 1), a
     moved = x if a == x.ndim - 1 else contiguous(np.moveaxis(x, a, -1))
-    return moved.reshape(-1, x.shape[a]), a
+    n_rows = math.prod(moved.shape[:-1])
+    return moved.reshape(n_rows, x.shape[a]), a
 
 
 def _unrows(y2: Array, x: Array, axis: int) -> Array:
@@ -519,7 +522,7 @@ def softmax(x: Array, axis: int = -1) -> Array:
 def softmax_backward(y: Array, grad: Array, axis: int = -1) -> Array:
     """dx = y * (grad - sum(grad * y)) along ``axis``, from the forward output y."""
     y = _float(y, "softmax_backward", "y")
-    grad = _like(y, grad, "softmax_backward", "grad")
+    grad = _like(y, grad, "softmax_backward", "grad", "y")
     y2, a = _rows(y, axis, "softmax_backward")
     g2, _ = _rows(grad, axis, "softmax_backward")
     out = np.empty_like(y2)
@@ -579,7 +582,7 @@ def log_softmax(x: Array, axis: int = -1) -> Array:
 def log_softmax_backward(y: Array, grad: Array, axis: int = -1) -> Array:
     """dx = grad - exp(y) * sum(grad) along ``axis``, from the forward output y."""
     y = _float(y, "log_softmax_backward", "y")
-    grad = _like(y, grad, "log_softmax_backward", "grad")
+    grad = _like(y, grad, "log_softmax_backward", "grad", "y")
     y2, a = _rows(y, axis, "log_softmax_backward")
     g2, _ = _rows(grad, axis, "log_softmax_backward")
     p = np.exp(y2)
@@ -759,7 +762,7 @@ def _param_grad(param: Array, grad: Array, op: str) -> tuple[Array, Array]:
         raise TypeError(f"{op}: param must be a float32 or float64 NumPy array")
     if not param.flags.c_contiguous or not param.flags.writeable:
         raise ValueError(f"{op}: param must be a writeable C-contiguous array (updated in place)")
-    g = _like(param, grad, op, "grad")
+    g = _like(param, grad, op, "grad", "param")
     return param.reshape(-1), g.reshape(-1)
 
 

@@ -19,7 +19,11 @@ _LOCK = threading.Lock()
 
 @dataclass
 class WarmupReport:
-    """Per-kernel first-call times: ``source`` is "compiled" (cold), "cache" or "python"."""
+    """Per-kernel first-call times.
+
+    Each record's ``source`` is "compiled" (cold), "cache" (loaded from disk), "warm"
+    (already loaded in this process) or "python" (``NUMBA_DISABLE_JIT=1``).
+    """
 
     records: list[CompileRecord] = field(default_factory=list)
     seconds: float = 0.0
@@ -34,10 +38,12 @@ class WarmupReport:
         return float(np.sum([r.seconds for r in self.records if r.source == "cache"]))
 
     def by_kernel(self) -> dict[str, dict[str, float]]:
-        """kernel name -> {"compiled": s, "cache": s, "python": s} summed over variants."""
+        """kernel name -> seconds by source, summed over variants and dtypes."""
         result: dict[str, dict[str, float]] = {}
         for r in self.records:
-            slot = result.setdefault(r.kernel, {"compiled": 0.0, "cache": 0.0, "python": 0.0})
+            slot = result.setdefault(
+                r.kernel, {"compiled": 0.0, "cache": 0.0, "warm": 0.0, "python": 0.0}
+            )
             slot[r.source] += r.seconds
         return result
 
