@@ -12,7 +12,8 @@ from __future__ import annotations
 import threading
 import time
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
@@ -143,6 +144,10 @@ class Kernel(Generic[F]):
         override = _config.PARALLEL_MIN_SIZE_OVERRIDE
         return self.parallel_min if override is None else override
 
+    def forced(self, variant: str) -> F:
+        """The named variant ("serial" or "parallel"), whatever the size."""
+        return self.serial if variant == "serial" else self.parallel
+
     def pick(self, size: int) -> F:
         """The parallel variant for ``size >= threshold``, else the serial one.
 
@@ -150,7 +155,9 @@ class Kernel(Generic[F]):
         bit-identical whether the parallel loop runs on one thread or several.
         """
         if _RECORDING.force is not None:
-            return self._recorded(_RECORDING.force)
+            if _RECORDING.recording:
+                return self._recorded(_RECORDING.force)
+            return self.forced(_RECORDING.force)
         if size >= self.threshold():
             return self.parallel
         return self.serial
@@ -206,6 +213,7 @@ class _Recording:
     """Set by :func:`gradwise.core.warmup` to force a variant and log first calls."""
 
     force: str | None = None
+    recording: bool = False
     seen: set[tuple[str, str, tuple[str, ...]]] = set()  # noqa: RUF012
     records: list[CompileRecord] = []  # noqa: RUF012
 
@@ -213,6 +221,19 @@ class _Recording:
 _RECORDING = _Recording()
 
 REGISTRY: dict[str, Kernel[Any]] = {}
+
+
+@contextmanager
+def forced_variant(variant: str) -> Iterator[None]:
+    """Benchmarks only: make every kernel run ``variant`` ("serial" or "parallel")."""
+    if variant not in ("serial", "parallel"):
+        raise ValueError(f"forced_variant: expected 'serial' or 'parallel', got {variant!r}")
+    previous = _RECORDING.force
+    _RECORDING.force = variant
+    try:
+        yield
+    finally:
+        _RECORDING.force = previous
 
 
 def kernel(parallel_min: int) -> Callable[[F], Kernel[F]]:

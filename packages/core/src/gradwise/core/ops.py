@@ -287,8 +287,10 @@ def _sum_f64(x: Array, axes: tuple[int, ...]) -> tuple[Array, Shape]:
         partial = np.zeros(builtins.min(_red.CHUNKS, n_r), dtype=np.float64)
         _red.sum_chunks.pick(x.size)(x3.reshape(-1), partial)
         out[0, 0] = partial.sum()
+    elif n_b == 1:
+        _red.sum_rows.pick(x.size)(x3.reshape(n_a, n_r), out.reshape(n_a))
     else:
-        _red.sum_arb.pick(x.size)(x3, out)
+        _red.sum_cols.pick(x.size)(x3, _red.column_block(n_a, n_b), out)
     return out, kept
 
 
@@ -358,14 +360,10 @@ def _extreme(x: Array, axis: Axis, keepdims: bool, want_max: bool) -> Array:
         raise ValueError(
             f"{op}: cannot reduce an empty array of shape {fmt_shape(x.shape)} over axis {axis}"
         )
-    if x.dtype.kind != "f":
-        fn = np.max if want_max else np.min
-        return np.asarray(fn(x, axis=axes, keepdims=keepdims))
-    x3, kept = _plan(x, axes)
-    out = np.empty((x3.shape[0], x3.shape[2]), dtype=x.dtype)
-    if out.size:
-        _red.extreme_arb.pick(x.size)(x3, want_max, out)
-    return _finish(out, x, axes, kept, keepdims)
+    # NumPy's SIMD max/min propagate NaN and beat any Numba loop we could write (see
+    # _kernels/reduce.py); they are exact, so also deterministic.
+    fn = np.max if want_max else np.min
+    return np.asarray(fn(x, axis=None if len(axes) == x.ndim else axes, keepdims=keepdims))
 
 
 def max(x: Array, axis: Axis = None, keepdims: bool = False) -> Array:  # noqa: A001
@@ -389,7 +387,7 @@ def extreme_backward(
     y2 = contiguous(y, dtype=x.dtype).reshape(n_a, n_b)
     g2 = contiguous(grad, dtype=x.dtype).reshape(n_a, n_b)
     out3 = np.empty_like(x3)
-    _red.extreme_backward_arb.pick(x.size)(x3, y2, g2, out3)
+    _red.extreme_backward.pick(x.size)(x3, y2, g2, out3)
     return _unplan(out3, x.shape, axes)
 
 
@@ -411,12 +409,15 @@ def _var_f64(x: Array, axes: tuple[int, ...], ddof: float) -> tuple[Array, Shape
         return out, kept
     if n_r == 0:
         out.fill(np.nan)
-    elif n_r - ddof <= 0:
-        # PyTorch: zero spread over no degrees of freedom is NaN, a positive one is inf.
-        _red.var_arb.pick(x.size)(x3, 0.0, out)
-        out[:] = np.where(out == 0.0, np.nan, np.where(np.isnan(out), np.nan, np.inf))
+        return out, kept
+    kernel_ddof = float(ddof) if n_r - ddof > 0 else 0.0
+    if n_b == 1:
+        _red.var_rows.pick(x.size)(x3.reshape(n_a, n_r), kernel_ddof, out.reshape(n_a))
     else:
-        _red.var_arb.pick(x.size)(x3, float(ddof), out)
+        _red.var_cols.pick(x.size)(x3, _red.column_block(n_a, n_b), kernel_ddof, out)
+    if n_r - ddof <= 0:
+        # PyTorch: zero spread over no degrees of freedom is NaN, a positive one is inf.
+        out[:] = np.where(out == 0.0, np.nan, np.where(np.isnan(out), np.nan, np.inf))
     return out, kept
 
 
@@ -444,7 +445,7 @@ def var_backward(
     denom = n_r - _scalar(ddof, "var_backward", "ddof")
     scale = 2.0 / denom if denom > 0 else math.nan
     out3 = np.empty_like(x3)
-    _red.var_backward_arb.pick(x.size)(x3, mean64, g2, scale, out3)
+    _red.var_backward.pick(x.size)(x3, mean64, g2, scale, out3)
     return _unplan(out3, x.shape, axes)
 
 
@@ -498,15 +499,20 @@ def _unrows(y2: Array, x: Array, axis: int) -> Array:
 
 
 def _shifted_exp(x2: Array) -> tuple[Array, Array]:
-    """(exp(x - rowmax), rowmax): one fused pass, then NumPy's SIMD exp in place."""
+    """(exp(x - shift), shift) with shift = the row max where finite, else 0.
+
+    NumPy's SIMD max, one fused subtraction pass, then NumPy's SIMD exp in place. A NaN
+    anywhere in a row turns that row's exp, sum and result into NaN by itself.
+    """
     e = np.empty_like(x2)
-    row_max = np.empty(x2.shape[0], dtype=x2.dtype)
+    shift = np.zeros(x2.shape[0], dtype=np.float64)
     if x2.size:
-        _sm.shift_by_max.pick(x2.size)(x2, e, row_max)
+        row_max = np.max(x2, axis=1)
+        finite = np.isfinite(row_max)
+        shift[finite] = row_max[finite]
+        _sm.subtract_rows.pick(x2.size)(x2, shift, e)
         np.exp(e, out=e)
-    elif x2.shape[0]:
-        row_max.fill(-np.inf)
-    return e, row_max
+    return e, shift
 
 
 def softmax(x: Array, axis: int = -1) -> Array:
@@ -531,12 +537,13 @@ def softmax_backward(y: Array, grad: Array, axis: int = -1) -> Array:
 
 
 def _lse_rows(x2: Array) -> Array:
-    e, row_max = _shifted_exp(x2)
+    """Row logsumexp in float64; an empty row gives -inf."""
+    e, shift = _shifted_exp(x2)
     lse = np.empty(x2.shape[0], dtype=np.float64)
     if x2.shape[1] == 0:
         lse.fill(-np.inf)
     elif lse.size:
-        _sm.row_log_sum.pick(x2.size)(e, row_max, lse)
+        _sm.row_log_sum.pick(x2.size)(e, shift, lse)
     return lse
 
 
@@ -822,18 +829,20 @@ def adam_(
     m = _state(param, exp_avg, op, "exp_avg")
     v = _state(param, exp_avg_sq, op, "exp_avg_sq")
     vmax = _state(param, max_exp_avg_sq, op, "max_exp_avg_sq") if amsgrad else v
+    lr_ = float(lr)
     _opt.adam.pick(p.size)(
         p,
         g,
         m,
         v,
         vmax,
-        float(lr),
+        lr_ / (1.0 - float(beta1) ** step),
         float(beta1),
         float(beta2),
         float(eps),
         float(weight_decay),
-        int(step),
+        1.0 - lr_ * float(weight_decay),
+        math.sqrt(1.0 - float(beta2) ** step),
         bool(amsgrad),
         bool(maximize),
         bool(decoupled_weight_decay),

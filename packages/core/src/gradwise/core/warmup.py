@@ -112,6 +112,7 @@ def warmup(dtypes: Iterable[Any] = FLOAT_DTYPES, variants: Iterable[str] = ("ser
         rec = _jit._RECORDING
         rec.records = []
         rec.seen = set()
+        rec.recording = True
         try:
             for variant in variants:
                 rec.force = variant
@@ -119,6 +120,7 @@ def warmup(dtypes: Iterable[Any] = FLOAT_DTYPES, variants: Iterable[str] = ("ser
                     _exercise(np.dtype(dtype))
         finally:
             rec.force = None
+            rec.recording = False
         report.records = list(rec.records)
         report.cache_enabled = _jit.cache_enabled()
     report.seconds = time.perf_counter() - start

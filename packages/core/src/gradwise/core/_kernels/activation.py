@@ -5,6 +5,10 @@ no vector math library, so a Numba loop calling ``math.exp`` runs ~8x slower tha
 SIMD ufunc (measured: 3.8 ms against 0.47 ms for 1M float32). ``ops`` therefore runs such
 activations as pre-pass (here) -> NumPy ufunc in place -> fused post-pass (here).
 The one exception is ``erf``, which NumPy lacks: the exact GELU calls ``math.erf``.
+
+Constants and scalar parameters are converted to the array's dtype first
+(``one = x.dtype.type(1.0)``): a bare ``1.0`` is float64 in Numba and would turn float32
+loops into float64 ones (3x slower where they divide: 46 us against 15 us at 64K).
 """
 
 from __future__ import annotations
@@ -16,118 +20,136 @@ from numba import prange
 from gradwise.core._jit import kernel
 from gradwise.core.dtypes import Array
 
-_PAR = 65536
-_PAR_HEAVY = 8192  # loops calling libm (erf, exp) per element amortise threads sooner
+# Each @kernel(N) is the element count from which the parallel variant runs: measured on
+# 2 cores with benchmarks/thresholds.py (the smallest size from which parallel won at
+# every larger size). Loops calling libm (erf) amortise a thread launch soonest.
 
 
-@kernel(_PAR)
+@kernel(262144)
 def relu(x: Array, out: Array) -> None:
     """y = max(x, 0), NaN kept."""
+    zero = x.dtype.type(0.0)
     for i in prange(x.size):
         v = x[i]
-        out[i] = 0.0 if v <= 0.0 else v
+        out[i] = zero if v <= zero else v
 
 
-@kernel(_PAR)
+@kernel(131072)
 def relu_backward(x: Array, grad: Array, out: Array) -> None:
     """dx = grad where x > 0 else 0 (relu'(0) = 0)."""
+    zero = x.dtype.type(0.0)
     for i in prange(x.size):
-        out[i] = grad[i] if x[i] > 0.0 else 0.0
+        out[i] = grad[i] if x[i] > zero else zero
 
 
-@kernel(_PAR)
-def leaky_relu(x: Array, slope: float, out: Array) -> None:
+@kernel(131072)
+def leaky_relu(x: Array, negative_slope: float, out: Array) -> None:
     """y = x if x > 0 else slope * x."""
+    zero = x.dtype.type(0.0)
+    slope = x.dtype.type(negative_slope)
     for i in prange(x.size):
         v = x[i]
-        out[i] = v if v > 0.0 else v * slope
+        out[i] = v if v > zero else v * slope
 
 
-@kernel(_PAR)
-def leaky_relu_backward(x: Array, grad: Array, slope: float, out: Array) -> None:
+@kernel(131072)
+def leaky_relu_backward(x: Array, grad: Array, negative_slope: float, out: Array) -> None:
     """dx = grad if x > 0 else slope * grad."""
+    zero = x.dtype.type(0.0)
+    slope = x.dtype.type(negative_slope)
     for i in prange(x.size):
-        out[i] = grad[i] if x[i] > 0.0 else grad[i] * slope
+        out[i] = grad[i] if x[i] > zero else grad[i] * slope
 
 
-@kernel(_PAR)
+@kernel(16384)
 def neg_abs_scaled(x: Array, scale: float, out: Array) -> None:
     """out = -|scale * x|: the argument of exp in stable sigmoid, silu and softplus."""
+    s = x.dtype.type(scale)
     for i in prange(x.size):
-        out[i] = -abs(x[i] * scale)
+        out[i] = -abs(x[i] * s)
 
 
-@kernel(_PAR)
+@kernel(16384)
 def sigmoid_from_exp(x: Array, e: Array, out: Array) -> None:
     """Given e = exp(-|x|): y = 1/(1+e) for x >= 0, e/(1+e) otherwise (never overflows)."""
+    zero = x.dtype.type(0.0)
+    one = x.dtype.type(1.0)
     for i in prange(x.size):
         ei = e[i]
-        r = 1.0 / (1.0 + ei)
-        out[i] = r if x[i] >= 0.0 else ei * r
+        r = one / (one + ei)
+        out[i] = r if x[i] >= zero else ei * r
 
 
-@kernel(_PAR)
+@kernel(131072)
 def sigmoid_backward(y: Array, grad: Array, out: Array) -> None:
     """dx = grad * y * (1 - y)."""
+    one = y.dtype.type(1.0)
     for i in prange(y.size):
         yi = y[i]
-        out[i] = grad[i] * yi * (1.0 - yi)
+        out[i] = grad[i] * yi * (one - yi)
 
 
-@kernel(_PAR)
+@kernel(131072)
 def tanh_backward(y: Array, grad: Array, out: Array) -> None:
     """dx = grad * (1 - y^2)."""
+    one = y.dtype.type(1.0)
     for i in prange(y.size):
         yi = y[i]
-        out[i] = grad[i] * (1.0 - yi * yi)
+        out[i] = grad[i] * (one - yi * yi)
 
 
-@kernel(_PAR)
+@kernel(16384)
 def silu_from_exp(x: Array, e: Array, out: Array) -> None:
     """Given e = exp(-|x|): y = x * sigmoid(x)."""
+    zero = x.dtype.type(0.0)
+    one = x.dtype.type(1.0)
     for i in prange(x.size):
         xi = x[i]
         ei = e[i]
-        r = 1.0 / (1.0 + ei)
-        out[i] = xi * (r if xi >= 0.0 else ei * r)
+        r = one / (one + ei)
+        out[i] = xi * (r if xi >= zero else ei * r)
 
 
-@kernel(_PAR)
+@kernel(16384)
 def silu_backward_from_exp(x: Array, e: Array, grad: Array, out: Array) -> None:
     """Given e = exp(-|x|), s = sigmoid(x): dx = grad * s * (1 + x * (1 - s))."""
+    zero = x.dtype.type(0.0)
+    one = x.dtype.type(1.0)
     for i in prange(x.size):
         xi = x[i]
         ei = e[i]
-        r = 1.0 / (1.0 + ei)
-        s = r if xi >= 0.0 else ei * r
-        out[i] = grad[i] * s * (1.0 + xi * (1.0 - s))
+        r = one / (one + ei)
+        s = r if xi >= zero else ei * r
+        out[i] = grad[i] * s * (one + xi * (one - s))
 
 
-@kernel(_PAR)
+@kernel(16384)
 def softplus_from_log1p(x: Array, l1p: Array, beta: float, threshold: float, out: Array) -> None:
     """Given l1p = log1p(exp(-|beta x|)): y = (l1p + max(beta x, 0)) / beta, or x past threshold."""
+    zero = x.dtype.type(0.0)
+    b = x.dtype.type(beta)
+    t = x.dtype.type(threshold)
     for i in prange(x.size):
         xi = x[i]
-        bx = xi * beta
-        if bx > threshold:
-            out[i] = xi
-        else:
-            out[i] = (l1p[i] + (bx if bx > 0.0 else 0.0)) / beta
+        bx = xi * b
+        out[i] = xi if bx > t else (l1p[i] + (bx if bx > zero else zero)) / b
 
 
-@kernel(_PAR)
+@kernel(16384)
 def softplus_backward_from_exp(
     x: Array, e: Array, grad: Array, beta: float, threshold: float, out: Array
 ) -> None:
     """Given e = exp(-|beta x|): dx = grad * sigmoid(beta x), or grad past threshold."""
+    zero = x.dtype.type(0.0)
+    one = x.dtype.type(1.0)
+    b = x.dtype.type(beta)
+    t = x.dtype.type(threshold)
     for i in prange(x.size):
-        bx = x[i] * beta
-        if bx > threshold:
-            out[i] = grad[i]
-        else:
-            ei = e[i]
-            r = 1.0 / (1.0 + ei)
-            out[i] = grad[i] * (r if bx >= 0.0 else ei * r)
+        bx = x[i] * b
+        ei = e[i]
+        r = one / (one + ei)
+        s = r if bx >= zero else ei * r
+        out[i] = grad[i] if bx > t else grad[i] * s
 
 
 _SQRT_HALF = 0.7071067811865476
@@ -136,7 +158,7 @@ _GELU_K = 0.7978845608028654  # sqrt(2 / pi)
 _GELU_C = 0.044715
 
 
-@kernel(_PAR_HEAVY)
+@kernel(8192)
 def gelu_erf(x: Array, out: Array) -> None:
     """y = x * Phi(x) = 0.5 x (1 + erf(x / sqrt(2)))."""
     for i in prange(x.size):
@@ -144,7 +166,7 @@ def gelu_erf(x: Array, out: Array) -> None:
         out[i] = 0.5 * xi * (1.0 + math.erf(xi * _SQRT_HALF))
 
 
-@kernel(_PAR_HEAVY)
+@kernel(8192)
 def gelu_erf_backward(x: Array, grad: Array, out: Array) -> None:
     """dx = grad * (Phi(x) + x phi(x))."""
     for i in prange(x.size):
@@ -154,26 +176,34 @@ def gelu_erf_backward(x: Array, grad: Array, out: Array) -> None:
         out[i] = grad[i] * (cdf + xi * pdf)
 
 
-@kernel(_PAR)
+@kernel(65536)
 def gelu_tanh_inner(x: Array, out: Array) -> None:
     """out = sqrt(2/pi) (x + 0.044715 x^3): the argument of tanh in the tanh GELU."""
+    k = x.dtype.type(_GELU_K)
+    c = x.dtype.type(_GELU_C)
     for i in prange(x.size):
         xi = x[i]
-        out[i] = _GELU_K * (xi + _GELU_C * xi * xi * xi)
+        out[i] = k * (xi + c * xi * xi * xi)
 
 
-@kernel(_PAR)
+@kernel(65536)
 def gelu_tanh_from_tanh(x: Array, t: Array, out: Array) -> None:
     """Given t = tanh(inner): y = 0.5 x (1 + t)."""
+    half = x.dtype.type(0.5)
+    one = x.dtype.type(1.0)
     for i in prange(x.size):
-        out[i] = 0.5 * x[i] * (1.0 + t[i])
+        out[i] = half * x[i] * (one + t[i])
 
 
-@kernel(_PAR)
+@kernel(65536)
 def gelu_tanh_backward_from_tanh(x: Array, t: Array, grad: Array, out: Array) -> None:
     """Given t = tanh(inner): dx = grad (0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3c x^2))."""
+    half = x.dtype.type(0.5)
+    one = x.dtype.type(1.0)
+    k = x.dtype.type(_GELU_K)
+    c3 = x.dtype.type(3.0 * _GELU_C)
     for i in prange(x.size):
         xi = x[i]
         ti = t[i]
-        d_inner = _GELU_K * (1.0 + 3.0 * _GELU_C * xi * xi)
-        out[i] = grad[i] * (0.5 * (1.0 + ti) + 0.5 * xi * (1.0 - ti * ti) * d_inner)
+        d_inner = k * (one + c3 * xi * xi)
+        out[i] = grad[i] * (half * (one + ti) + half * xi * (one - ti * ti) * d_inner)

@@ -1,7 +1,9 @@
 """Fused in-place optimizer updates: one pass over each parameter, PyTorch's update rules.
 
-Hyper-parameters arrive as float64 scalars; arithmetic on float32 state runs in float64
-and is stored back as float32, which is at least as accurate as PyTorch's float32 steps.
+Arithmetic runs in the parameter's dtype, as PyTorch's does: hyper-parameters are
+converted once (``T = param.dtype.type``), and scalar factors that depend only on the step
+(bias corrections, decayed learning rates) are computed by ``ops`` in float64 first, as
+PyTorch computes them in Python floats.
 """
 
 from __future__ import annotations
@@ -13,10 +15,7 @@ from numba import prange
 from gradwise.core._jit import kernel
 from gradwise.core.dtypes import Array
 
-_PAR = 65536
-
-
-@kernel(_PAR)
+@kernel(65536)
 def sgd(
     param: Array,
     grad: Array,
@@ -33,53 +32,59 @@ def sgd(
 
     With ``momentum == 0`` the buffer is not touched (pass any array).
     """
+    t = param.dtype.type
+    lr_, m_, wd_ = t(lr), t(momentum), t(weight_decay)
+    keep = t(1.0 - dampening)
     for i in prange(param.size):
         d = -grad[i] if maximize else grad[i]
         p = param[i]
         if weight_decay != 0.0:
-            d += weight_decay * p
+            d = d + wd_ * p
         if momentum != 0.0:
-            b = d if first_step else momentum * buf[i] + (1.0 - dampening) * d
+            b = d if first_step else m_ * buf[i] + keep * d
             buf[i] = b
-            d = d + momentum * b if nesterov else b
-        param[i] = p - lr * d
+            d = d + m_ * b if nesterov else b
+        param[i] = p - lr_ * d
 
 
-@kernel(_PAR)
+@kernel(4096)
 def adam(
     param: Array,
     grad: Array,
     exp_avg: Array,
     exp_avg_sq: Array,
     max_exp_avg_sq: Array,
-    lr: float,
+    step_size: float,
     beta1: float,
     beta2: float,
     eps: float,
     weight_decay: float,
-    step: int,
+    decay_factor: float,
+    bias2_sqrt: float,
     amsgrad: bool,
     maximize: bool,
     decoupled: bool,
 ) -> None:
-    """Adam (``decoupled=False``, L2 decay added to g) or AdamW (p *= 1 - lr wd).
+    """Adam (``decoupled=False``, L2 decay added to g) or AdamW (p *= decay_factor).
 
-    m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  vmax = max(vmax, v) if amsgrad;
-    p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+    m = lerp(m, g, 1-b1);  v = b2 v + (1-b2) g^2;  vmax = max(vmax, v) if amsgrad;
+    p -= step_size * m / (sqrt(v) / bias2_sqrt + eps),  step_size = lr / (1 - b1^t).
     """
-    bias1 = 1.0 - beta1**step
-    bias2_sqrt = math.sqrt(1.0 - beta2**step)
-    step_size = lr / bias1
+    t = param.dtype.type
+    w1, b2, w2 = t(1.0 - beta1), t(beta2), t(1.0 - beta2)
+    eps_, wd_, factor = t(eps), t(weight_decay), t(decay_factor)
+    ss, bc2 = t(step_size), t(bias2_sqrt)
     for i in prange(param.size):
         g = -grad[i] if maximize else grad[i]
         p = param[i]
         if weight_decay != 0.0:
             if decoupled:
-                p = p * (1.0 - lr * weight_decay)
+                p = p * factor
             else:
-                g = g + weight_decay * p
-        m = exp_avg[i] + (1.0 - beta1) * (g - exp_avg[i])  # lerp, as torch.lerp_
-        v = beta2 * exp_avg_sq[i] + (1.0 - beta2) * g * g
+                g = g + wd_ * p
+        m = exp_avg[i]
+        m = m + w1 * (g - m)
+        v = b2 * exp_avg_sq[i] + w2 * g * g
         exp_avg[i] = m
         exp_avg_sq[i] = v
         if amsgrad:
@@ -87,10 +92,10 @@ def adam(
             vm = v if v > vm else vm
             max_exp_avg_sq[i] = vm
             v = vm
-        param[i] = p - step_size * m / (math.sqrt(v) / bias2_sqrt + eps)
+        param[i] = p - ss * m / (math.sqrt(v) / bc2 + eps_)
 
 
-@kernel(_PAR)
+@kernel(8192)
 def rmsprop(
     param: Array,
     grad: Array,
@@ -107,28 +112,32 @@ def rmsprop(
 ) -> None:
     """v = a v + (1-a) g^2;  avg = sqrt(v - gavg^2 if centered else v) + eps;
     buf = m buf + g / avg, p -= lr buf (momentum > 0) or p -= lr g / avg."""
+    t = param.dtype.type
+    lr_, a_, w_ = t(lr), t(alpha), t(1.0 - alpha)
+    eps_, wd_, m_ = t(eps), t(weight_decay), t(momentum)
     for i in prange(param.size):
         g = -grad[i] if maximize else grad[i]
         p = param[i]
         if weight_decay != 0.0:
-            g = g + weight_decay * p
-        v = alpha * square_avg[i] + (1.0 - alpha) * g * g
+            g = g + wd_ * p
+        v = a_ * square_avg[i] + w_ * g * g
         square_avg[i] = v
         if centered:
-            ga = grad_avg[i] + (1.0 - alpha) * (g - grad_avg[i])
+            ga = grad_avg[i]
+            ga = ga + w_ * (g - ga)
             grad_avg[i] = ga
-            avg = math.sqrt(v - ga * ga) + eps
+            avg = math.sqrt(v - ga * ga) + eps_
         else:
-            avg = math.sqrt(v) + eps
+            avg = math.sqrt(v) + eps_
         if momentum > 0.0:
-            b = momentum * buf[i] + g / avg
+            b = m_ * buf[i] + g / avg
             buf[i] = b
-            param[i] = p - lr * b
+            param[i] = p - lr_ * b
         else:
-            param[i] = p - lr * g / avg
+            param[i] = p - lr_ * (g / avg)
 
 
-@kernel(_PAR)
+@kernel(8192)
 def adagrad(
     param: Array,
     grad: Array,
@@ -139,11 +148,13 @@ def adagrad(
     maximize: bool,
 ) -> None:
     """s += g^2;  p -= clr g / (sqrt(s) + eps), clr = lr / (1 + (t - 1) lr_decay)."""
+    t = param.dtype.type
+    clr_, wd_, eps_ = t(clr), t(weight_decay), t(eps)
     for i in prange(param.size):
         g = -grad[i] if maximize else grad[i]
         p = param[i]
         if weight_decay != 0.0:
-            g = g + weight_decay * p
+            g = g + wd_ * p
         s = state_sum[i] + g * g
         state_sum[i] = s
-        param[i] = p - clr * g / (math.sqrt(s) + eps)
+        param[i] = p - clr_ * (g / (math.sqrt(s) + eps_))
