@@ -23,12 +23,15 @@ from gradwise.core.dtypes import Array
 CHUNKS = 64  # fixed chunk count for whole-array reductions
 
 
-def column_block(n_a: int, n_b: int) -> int:
-    """Columns per task when B > 1: at least 16 (to vectorise), and small enough that a
-    single (R, B) slab still splits into ~8 tasks to share out."""
+def row_chunks(n_a: int, n_r: int) -> int:
+    """How many fixed chunks of the R axis a column reduction splits into.
+
+    Depends on the shape alone (never the thread count), so partial sums, added in a
+    fixed order afterwards, give bit-identical results on any number of threads.
+    """
     if n_a >= 8:
-        return n_b
-    return max(16, -(-n_b // 8))
+        return 1
+    return max(1, min(8, n_r // 64))
 
 
 @kernel(131072)
@@ -56,20 +59,53 @@ def sum_rows(x: Array, out: Array) -> None:
         out[a] = acc
 
 
+def column_blocks(n_c: int, n_b: int) -> int:
+    """How many blocks of at least 512 columns to split B into, for ~8 tasks in all."""
+    return max(1, min(8 // n_c, n_b // 512))
+
+
 @kernel(32768)
-def sum_cols(x: Array, block: int, out: Array) -> None:
-    """out[a, b] = sum_r x[a, r, b] in float64, in column blocks (``out`` is float64)."""
+def sum_cols(x: Array, n_blocks: int, partial: Array) -> None:
+    """partial[a, c, b] = sum over chunk c of r of x[a, r, b], in float64.
+
+    Tasks are (a, row chunk, column block); each adds row segments of >= 512 columns (or
+    whole rows) into one accumulator, so the inner loops are long and vectorise.
+    """
     n_a, n_r, n_b = x.shape
-    n_blocks = (n_b + block - 1) // block
-    for task in prange(n_a * n_blocks):
-        a = task // n_blocks
-        b0 = (task % n_blocks) * block
-        acc = out[a, b0 : min(b0 + block, n_b)]
+    n_c = partial.shape[1]
+    step = (n_r + n_c - 1) // n_c
+    width = (n_b + n_blocks - 1) // n_blocks
+    for task in prange(n_a * n_c * n_blocks):
+        a = task // (n_c * n_blocks)
+        c = (task // n_blocks) % n_c
+        b0 = (task % n_blocks) * width
+        acc = partial[a, c, b0 : min(b0 + width, n_b)]
         acc[:] = 0.0
-        for r in range(n_r):
+        for r in range(c * step, min((c + 1) * step, n_r)):
             xr = x[a, r, b0 : b0 + acc.size]
             for b in range(acc.size):
                 acc[b] += xr[b]
+
+
+@kernel(32768)
+def sq_dev_cols(x: Array, mean: Array, n_blocks: int, partial: Array) -> None:
+    """partial[a, c, b] = sum over chunk c of r of (x[a, r, b] - mean[a, b])^2, in float64."""
+    n_a, n_r, n_b = x.shape
+    n_c = partial.shape[1]
+    step = (n_r + n_c - 1) // n_c
+    width = (n_b + n_blocks - 1) // n_blocks
+    for task in prange(n_a * n_c * n_blocks):
+        a = task // (n_c * n_blocks)
+        c = (task // n_blocks) % n_c
+        b0 = (task % n_blocks) * width
+        acc = partial[a, c, b0 : min(b0 + width, n_b)]
+        m = mean[a, b0 : b0 + acc.size]
+        acc[:] = 0.0
+        for r in range(c * step, min((c + 1) * step, n_r)):
+            xr = x[a, r, b0 : b0 + acc.size]
+            for b in range(acc.size):
+                d = xr[b] - m[b]
+                acc[b] += d * d
 
 
 @kernel(131072)
@@ -87,32 +123,6 @@ def var_rows(x: Array, ddof: float, out: Array) -> None:
             d = row[r] - mean
             ss += d * d
         out[a] = ss / (n_r - ddof)
-
-
-@kernel(32768)
-def var_cols(x: Array, block: int, ddof: float, out: Array) -> None:
-    """out[a, b] = var_r x[a, r, b], two-pass in float64, in column blocks."""
-    n_a, n_r, n_b = x.shape
-    n_blocks = (n_b + block - 1) // block
-    for task in prange(n_a * n_blocks):
-        a = task // n_blocks
-        b0 = (task % n_blocks) * block
-        acc = out[a, b0 : min(b0 + block, n_b)]
-        mean = np.zeros(acc.size, dtype=np.float64)
-        for r in range(n_r):
-            xr = x[a, r, b0 : b0 + acc.size]
-            for b in range(acc.size):
-                mean[b] += xr[b]
-        for b in range(acc.size):
-            mean[b] /= n_r
-            acc[b] = 0.0
-        for r in range(n_r):
-            xr = x[a, r, b0 : b0 + acc.size]
-            for b in range(acc.size):
-                d = xr[b] - mean[b]
-                acc[b] += d * d
-        for b in range(acc.size):
-            acc[b] /= n_r - ddof
 
 
 @kernel(8192)
