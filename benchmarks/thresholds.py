@@ -52,7 +52,9 @@ def _ops(n: int, rng: np.random.Generator) -> dict[str, Callable[[], object]]:
         "var rows": lambda: ops.var(cols, 1),
         "var cols": lambda: ops.var(cols, 0),
         "var_backward": lambda: ops.var_backward(cols, np.ones(cols.shape[0], np.float32), 1),
-        "max_backward": lambda: ops.extreme_backward(cols, cols.max(1), np.ones(cols.shape[0], np.float32), 1),
+        "max_backward": lambda: ops.extreme_backward(
+            cols, cols.max(1), np.ones(cols.shape[0], np.float32), 1
+        ),
         "softmax": lambda: ops.softmax(rows),
         "softmax_backward": lambda: ops.softmax_backward(rows, grows),
         "log_softmax": lambda: ops.log_softmax(rows),
@@ -80,7 +82,9 @@ def main() -> None:
     table: dict[str, list[tuple[int, float, float]]] = {}
     for n in sizes:
         for name, fn in _ops(n, rng).items():
-            serial, parallel = interleaved([_run("serial", fn), _run("parallel", fn)], rounds=5, pause=0.02, block_seconds=0.01)
+            serial, parallel = interleaved(
+                [_run("serial", fn), _run("parallel", fn)], rounds=5, pause=0.02, block_seconds=0.01
+            )
             table.setdefault(name, []).append((n, serial.median, parallel.median))
     print(f"{gc.get_num_threads()} threads; serial / parallel medians, float32\n")
     print(f"{'op':30} {'threshold':>10}   " + " ".join(f"{n:>9}" for n in sizes))
@@ -93,7 +97,13 @@ def main() -> None:
         cells = " ".join(f"{s / p:9.2f}" for _, s, p in rows)
         print(f"{name:30} {threshold if threshold else 'never':>10}   {cells}")
     print("\ncells: serial time / parallel time (> 1: parallel wins)")
-    print("largest sizes: " + ", ".join(f"{name} {fmt_time(rows[-1][1])}/{fmt_time(rows[-1][2])}" for name, rows in list(table.items())[:3]))
+    print(
+        "largest sizes: "
+        + ", ".join(
+            f"{name} {fmt_time(rows[-1][1])}/{fmt_time(rows[-1][2])}"
+            for name, rows in list(table.items())[:3]
+        )
+    )
 
 
 if __name__ == "__main__":

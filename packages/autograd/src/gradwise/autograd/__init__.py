@@ -1,1 +1,9 @@
-"""gradwise.autograd."""
+"""gradwise.autograd: Tensor with reverse-mode automatic differentiation (dynamic graph) on top of gradwise.core.
+
+This distribution is a placeholder until its issue lands: it installs, imports and
+declares its dependencies, and holds no public API yet.
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

@@ -39,7 +39,7 @@ def as_dtype(dtype: Any) -> np.dtype[Any]:
             (complex, float16, strings, objects).
     """
     try:
-        result = np.dtype(dtype)
+        result: np.dtype[Any] = np.dtype(dtype)
     except TypeError as exc:
         raise TypeError(f"dtype: {dtype!r} is not a dtype") from exc
     check_supported(result, "dtype")
@@ -50,9 +50,7 @@ def check_supported(dtype: np.dtype[Any], op: str) -> None:
     """Raise ``TypeError`` unless ``dtype`` is bool, an integer or float32/float64."""
     if dtype.kind in "biu" or dtype in FLOAT_DTYPES:
         return
-    raise TypeError(
-        f"{op}: dtype {dtype} is not supported; use float32, float64, int64 or bool"
-    )
+    raise TypeError(f"{op}: dtype {dtype} is not supported; use float32, float64, int64 or bool")
 
 
 def is_floating(dtype: np.dtype[Any]) -> bool:
@@ -75,7 +73,7 @@ def _scalar_kind(value: object) -> str:
     if isinstance(value, float | np.floating):
         return "f"
     if isinstance(value, np.ndarray):
-        return value.dtype.kind
+        return str(value.dtype.kind)
     raise TypeError(f"unsupported operand type {type(value).__name__}")
 
 
@@ -97,10 +95,7 @@ def result_dtype(*operands: Array | np.dtype[Any] | bool | int | float) -> np.dt
         else:
             weak_kinds.append(_scalar_kind(op))
     order = {"b": 0, "u": 1, "i": 1, "f": 2}
-    if strong:
-        base = np.result_type(*strong)
-    else:
-        base = bool_
+    base = np.result_type(*strong) if strong else bool_
     top_weak = max(weak_kinds, key=lambda k: order[k], default="b")
     if order[top_weak] > order.get(base.kind, 2):
         return DEFAULT_FLOAT if top_weak == "f" else DEFAULT_INT

@@ -128,7 +128,7 @@ def sigmoid_backward(y: Array, grad: Array) -> Array:
 
 
 def tanh(x: Array) -> Array:
-    """y = tanh(x) (NumPy's SIMD tanh: nothing to fuse)."""
+    """Hyperbolic tangent via NumPy's SIMD ufunc (nothing to fuse); y = tanh of x."""
     x = _float(x, "tanh")
     return np.tanh(x)
 
@@ -325,14 +325,14 @@ def _reduce_input(x: object, op: str) -> Array:
     return contiguous(x)
 
 
-def sum(x: Array, axis: Axis = None, keepdims: bool = False) -> Array:  # noqa: A001
+def sum(x: Array, axis: Axis = None, keepdims: bool = False) -> Array:
     """y = x.sum(axis) accumulated in float64 (ints and bools sum to int64); sum of nothing is 0."""
     x = _reduce_input(x, "sum")
     axes = normalize_axes(x.ndim, axis, "sum")
     if x.dtype.kind != "f":
         return np.asarray(np.sum(x, axis=axes, keepdims=keepdims, dtype=np.int64))
     if _numpy_sum_ok(x, axes):
-        return np.asarray(np.add.reduce(x, axis=axes, keepdims=keepdims))
+        return np.asarray(x.sum(axis=axes, keepdims=keepdims))
     out, kept = _sum_f64(x, axes)
     return _finish(out.astype(x.dtype), x, axes, kept, keepdims)
 
@@ -362,7 +362,7 @@ def mean(x: Array, axis: Axis = None, keepdims: bool = False) -> Array:
     axes = normalize_axes(x.ndim, axis, "mean")
     n = _count(x.shape, axes)
     if n and _numpy_sum_ok(x, axes):
-        total = np.add.reduce(x, axis=axes, keepdims=keepdims)
+        total = x.sum(axis=axes, keepdims=keepdims)
         return np.asarray(np.true_divide(total, x.dtype.type(n), dtype=x.dtype))
     out, kept = _sum_f64(x, axes)
     if n == 0:
@@ -391,16 +391,16 @@ def _extreme(x: Array, axis: Axis, keepdims: bool, want_max: bool) -> Array:
         )
     # NumPy's SIMD max/min propagate NaN and beat any Numba loop we could write (see
     # _kernels/reduce.py); they are exact, so also deterministic.
-    ufunc = np.maximum if want_max else np.minimum
-    return np.asarray(ufunc.reduce(x, axis=None if len(axes) == x.ndim else axes, keepdims=keepdims))
+    ax = None if len(axes) == x.ndim else axes
+    return np.asarray(x.max(ax, keepdims=keepdims) if want_max else x.min(ax, keepdims=keepdims))
 
 
-def max(x: Array, axis: Axis = None, keepdims: bool = False) -> Array:  # noqa: A001
+def max(x: Array, axis: Axis = None, keepdims: bool = False) -> Array:
     """y = x.max(axis); NaN propagates; empty raises ValueError."""
     return _extreme(x, axis, keepdims, True)
 
 
-def min(x: Array, axis: Axis = None, keepdims: bool = False) -> Array:  # noqa: A001
+def min(x: Array, axis: Axis = None, keepdims: bool = False) -> Array:
     """y = x.min(axis); NaN propagates; empty raises ValueError."""
     return _extreme(x, axis, keepdims, False)
 
@@ -411,8 +411,8 @@ def extreme_backward(
     """Gradient of max or min: grad split evenly between the elements equal to y (ties)."""
     x = _float(x, "max_backward")
     axes = normalize_axes(x.ndim, axis, "max_backward")
-    x3, kept = _plan(x, axes)
-    n_a, n_r, n_b = x3.shape
+    x3, _kept = _plan(x, axes)
+    n_a, _n_r, n_b = x3.shape
     y2 = contiguous(y, dtype=x.dtype).reshape(n_a, n_b)
     g2 = contiguous(grad, dtype=x.dtype).reshape(n_a, n_b)
     out3 = np.empty_like(x3)
@@ -489,9 +489,7 @@ def unbroadcast(grad: Array, shape: Shape) -> Array:
     if grad.shape == shape:
         return grad
     extra = grad.ndim - len(shape)
-    ok = extra >= 0 and all(
-        s in (1, g) for s, g in zip(shape, grad.shape[extra:], strict=True)
-    )
+    ok = extra >= 0 and all(s in (1, g) for s, g in zip(shape, grad.shape[extra:], strict=True))
     if not ok:
         raise ValueError(
             f"unbroadcast: a gradient of shape {fmt_shape(grad.shape)} cannot be reduced to "
@@ -527,7 +525,7 @@ def _unrows(y2: Array, x: Array, axis: int) -> Array:
         return y2.reshape(())
     if axis == x.ndim - 1:
         return y2.reshape(x.shape)
-    moved_shape = tuple(d for i, d in enumerate(x.shape) if i != axis) + (x.shape[axis],)
+    moved_shape = (*tuple(d for i, d in enumerate(x.shape) if i != axis), x.shape[axis])
     return contiguous(np.moveaxis(y2.reshape(moved_shape), -1, axis))
 
 
@@ -603,7 +601,7 @@ def logsumexp_backward(
     y_b = np.asarray(y, dtype=x.dtype).reshape(keep)
     g_b = np.asarray(grad, dtype=x.dtype).reshape(keep)
     with np.errstate(invalid="ignore"):
-        p = np.exp(x - y_b)
+        p: Array = np.exp(x - y_b)
     p *= g_b
     return p
 
@@ -745,12 +743,13 @@ def matmul(a: Array, b: Array) -> Array:
             f"({k_a} != {k_b})"
         )
     try:
-        return np.matmul(a, b)
+        out: Array = np.matmul(a, b)
     except ValueError as exc:
         raise ValueError(
             f"matmul: batch shapes of {fmt_shape(a.shape)} and {fmt_shape(b.shape)} "
             "do not broadcast"
         ) from exc
+    return out
 
 
 def matmul_backward(a: Array, b: Array, grad: Array) -> tuple[Array, Array]:
@@ -983,4 +982,3 @@ __all__ = [
     "var",
     "var_backward",
 ]
-

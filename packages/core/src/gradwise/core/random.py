@@ -63,7 +63,9 @@ class Generator:
         """The underlying NumPy generator (for draws gradwise has no helper for)."""
         return self._rng
 
-    def uniform(self, shape: Shape, low: float = 0.0, high: float = 1.0, dtype: Any = None) -> Array:
+    def uniform(
+        self, shape: Shape, low: float = 0.0, high: float = 1.0, dtype: Any = None
+    ) -> Array:
         """Samples from U[low, high) of ``dtype`` (float32 by default)."""
         dt = _float_dtype(dtype, "uniform")
         with self._lock:

@@ -31,7 +31,9 @@ def set_num_threads(n: int) -> None:
         raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__}")
     top = max_threads()
     if not 1 <= n <= top:
-        raise ValueError(f"set_num_threads: n must be between 1 and {top} (NUMBA_NUM_THREADS), got {n}")
+        raise ValueError(
+            f"set_num_threads: n must be between 1 and {top} (NUMBA_NUM_THREADS), got {n}"
+        )
     THREAD_STATE.count = n
 
 

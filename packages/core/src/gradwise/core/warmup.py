@@ -38,7 +38,7 @@ class WarmupReport:
         return float(np.sum([r.seconds for r in self.records if r.source == "cache"]))
 
     def by_kernel(self) -> dict[str, dict[str, float]]:
-        """kernel name -> seconds by source, summed over variants and dtypes."""
+        """Kernel name -> seconds by source, summed over variants and dtypes."""
         result: dict[str, dict[str, float]] = {}
         for r in self.records:
             slot = result.setdefault(
@@ -101,7 +101,9 @@ def _exercise(dtype: np.dtype[Any]) -> None:
     ops.adagrad_(p, g, s1, step=1)
 
 
-def warmup(dtypes: Iterable[Any] = FLOAT_DTYPES, variants: Iterable[str] = ("serial", "parallel")) -> WarmupReport:
+def warmup(
+    dtypes: Iterable[Any] = FLOAT_DTYPES, variants: Iterable[str] = ("serial", "parallel")
+) -> WarmupReport:
     """Compile every kernel for each dtype and variant; returns per-kernel first-call times.
 
     With the disk cache on, a second process loads what the first compiled ("cache" rows).

@@ -15,6 +15,7 @@ from numba import prange
 from gradwise.core._jit import kernel
 from gradwise.core.dtypes import Array
 
+
 @kernel(65536)
 def sgd(
     param: Array,
@@ -111,7 +112,8 @@ def rmsprop(
     maximize: bool,
 ) -> None:
     """v = a v + (1-a) g^2;  avg = sqrt(v - gavg^2 if centered else v) + eps;
-    buf = m buf + g / avg, p -= lr buf (momentum > 0) or p -= lr g / avg."""
+    buf = m buf + g / avg, p -= lr buf (momentum > 0) or p -= lr g / avg.
+    """
     t = param.dtype.type
     lr_, a_, w_ = t(lr), t(alpha), t(1.0 - alpha)
     eps_, wd_, m_ = t(eps), t(weight_decay), t(momentum)

@@ -15,6 +15,7 @@ from numba import prange
 from gradwise.core._jit import kernel
 from gradwise.core.dtypes import Array
 
+
 @kernel(262144)
 def subtract_rows(x: Array, v: Array, out: Array) -> None:
     """out[i, j] = x[i, j] - v[i]."""
