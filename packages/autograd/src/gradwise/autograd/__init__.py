@@ -1,9 +1,164 @@
-"""gradwise.autograd: Tensor with reverse-mode automatic differentiation (dynamic graph) on top of gradwise.core.
+"""gradwise.autograd: the Tensor and its reverse-mode engine.
 
-This distribution is a placeholder until its issue lands: it installs, imports and
-declares its dependencies, and holds no public API yet.
+A ``Tensor`` wraps a NumPy array. Operations on tensors that require grad build a graph
+of nodes (one per op, forward beside backward in ``gradwise.autograd.ops``), reachable
+only from the tensors: there is no tape. ``tensor.backward()`` walks it once and
+accumulates gradients into the leaves' ``.grad``.
 """
+
+from gradwise.autograd.creation import (
+    arange,
+    eye,
+    full,
+    ones,
+    ones_like,
+    rand,
+    randn,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from gradwise.autograd.function import AccumulateGrad, Function, Node
+from gradwise.autograd.grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from gradwise.autograd.ops.elementwise import (
+    abs,
+    add,
+    clip,
+    div,
+    dropout,
+    exp,
+    gelu,
+    leaky_relu,
+    log,
+    maximum,
+    minimum,
+    mul,
+    neg,
+    pow,
+    relu,
+    sigmoid,
+    silu,
+    softplus,
+    sqrt,
+    sub,
+    tanh,
+    where,
+)
+from gradwise.autograd.ops.linalg import matmul
+from gradwise.autograd.ops.reduce import (
+    log_softmax,
+    logsumexp,
+    max,
+    mean,
+    min,
+    softmax,
+    std,
+    sum,
+    var,
+)
+from gradwise.autograd.ops.shape import (
+    broadcast_to,
+    cat,
+    clone,
+    expand,
+    flatten,
+    getitem,
+    permute,
+    reshape,
+    squeeze,
+    stack,
+    transpose,
+    unsqueeze,
+    view,
+)
+from gradwise.autograd.tensor import Tensor
+from gradwise.autograd.testing import GradcheckError, gradcheck
+from gradwise.core import bool_, float32, float64, int64, manual_seed
+
+clamp = clip
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "AccumulateGrad",
+    "Function",
+    "GradcheckError",
+    "Node",
+    "Tensor",
+    "__version__",
+    "abs",
+    "add",
+    "arange",
+    "bool_",
+    "broadcast_to",
+    "cat",
+    "clamp",
+    "clip",
+    "clone",
+    "div",
+    "dropout",
+    "enable_grad",
+    "exp",
+    "expand",
+    "eye",
+    "flatten",
+    "float32",
+    "float64",
+    "full",
+    "gelu",
+    "getitem",
+    "gradcheck",
+    "inference_mode",
+    "int64",
+    "is_grad_enabled",
+    "is_inference_mode_enabled",
+    "leaky_relu",
+    "log",
+    "log_softmax",
+    "logsumexp",
+    "manual_seed",
+    "matmul",
+    "max",
+    "maximum",
+    "mean",
+    "min",
+    "minimum",
+    "mul",
+    "neg",
+    "no_grad",
+    "ones",
+    "ones_like",
+    "permute",
+    "pow",
+    "rand",
+    "randn",
+    "relu",
+    "reshape",
+    "set_grad_enabled",
+    "sigmoid",
+    "silu",
+    "softmax",
+    "softplus",
+    "sqrt",
+    "squeeze",
+    "stack",
+    "std",
+    "sub",
+    "sum",
+    "tanh",
+    "tensor",
+    "transpose",
+    "unsqueeze",
+    "var",
+    "view",
+    "where",
+    "zeros",
+    "zeros_like",
+]

@@ -1,0 +1,224 @@
+"""In-place ops: ``add_``, ``sub_``, ``mul_``, ``div_``, ``fill_``, ``copy_``, ``clamp_``,
+``x[key] = value``. Each bumps the tensor's version counter.
+
+On a non-leaf tensor in a graph, the op is recorded like its out-of-place twin and the
+tensor's ``grad_fn`` moves to the new node, so gradients flow through in-place updates as
+in PyTorch. On a leaf that requires grad (outside ``no_grad``) it is an error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gradwise.autograd import grad_mode
+from gradwise.autograd.function import Function, Grads
+from gradwise.autograd.ops.shape import _index_parts
+from gradwise.autograd.tensor import Tensor, as_tensor
+from gradwise.core import ops as cops
+from gradwise.core.dtypes import Array
+
+_UFUNCS: dict[str, np.ufunc] = {
+    "add_": np.add,
+    "sub_": np.subtract,
+    "mul_": np.multiply,
+    "div_": np.true_divide,
+}
+
+
+class InplaceBinary(Function):
+    """a <op>= b in place;  gradients as for the out-of-place op (from a's old value)"""
+
+    __slots__ = ("name", "s_a", "s_b")
+    saves = (1,)
+
+    def forward(self, a: Array, b: Array, *, name: str) -> Array:
+        self.name = name
+        self.s_b = b
+        self.s_a = a.copy() if name in ("mul_", "div_") else None
+        _UFUNCS[name](a, b, out=a, casting="same_kind")
+        return a
+
+    def backward(self, grad: Array) -> Grads:
+        name, a, b = self.name, self.s_a, self.s_b
+        if name == "add_":
+            return grad, grad
+        if name == "sub_":
+            return grad, np.negative(grad)
+        assert a is not None and b is not None
+        if name == "mul_":
+            return grad * b, grad * a
+        da = grad / b
+        return da, np.negative(da) * a / b
+
+
+class SetItem(Function):
+    """a[key] = b in place;  da = grad with zeros at key,  db = grad[key]"""
+
+    __slots__ = ("key",)
+
+    def forward(self, a: Array, b: Array, *, key: Any) -> Array:
+        self.key = key
+        a[key] = b
+        return a
+
+    def backward(self, grad: Array) -> Grads:
+        ga = grad.copy()
+        ga[self.key] = 0
+        return ga, grad[self.key]
+
+
+class Clamp(Function):
+    """a = clip(a, lo, hi) in place;  da = grad where lo <= a_old <= hi"""
+
+    __slots__ = ("hi", "lo", "s_keep")
+
+    def forward(self, a: Array, *, lo: float | None, hi: float | None) -> Array:
+        keep = np.ones(a.shape, dtype=bool)
+        if lo is not None:
+            keep &= a >= lo
+        if hi is not None:
+            keep &= a <= hi
+        self.s_keep, self.lo, self.hi = keep, lo, hi
+        t = a.dtype.type
+        np.clip(a, None if lo is None else t(lo), None if hi is None else t(hi), out=a)
+        return a
+
+    def backward(self, grad: Array) -> Grads:
+        return (np.where(self.s_keep, grad, grad.dtype.type(0)),)
+
+
+def _recording(*tensors: Tensor) -> bool:
+    state = grad_mode.STATE
+    return state.enabled and not state.inference and any(t._rg for t in tensors)
+
+
+def check_inplace(t: Tensor, op: str) -> None:
+    """Raise if an in-place write into ``t`` would corrupt gradients."""
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{op}: expected a Tensor, got {type(t).__name__}")
+    if not (grad_mode.STATE.enabled and not grad_mode.STATE.inference):
+        return
+    if t.grad_fn is None and t._rg:
+        raise RuntimeError(
+            f"{op}: a leaf tensor that requires grad cannot be modified in place; wrap the "
+            "update in `with no_grad():` (as optimizers do) or work on a clone()"
+        )
+    base = t._base
+    if base is not None and (base._rg or t._rg):
+        raise RuntimeError(
+            f"{op}: in-place change of a view of a tensor that requires grad is not "
+            "supported; use the out-of-place op or .clone() the view first"
+        )
+    if not t.data.flags.writeable:
+        raise RuntimeError(
+            f"{op}: the tensor is a read-only view (from expand or broadcast_to); clone() "
+            "it before writing"
+        )
+
+
+def _finish(t: Tensor, result: Tensor) -> Tensor:
+    t._version.value += 1
+    if result.grad_fn is not None:
+        t.grad_fn = result.grad_fn
+        t._rg = True
+        t._acc = None
+    return t
+
+
+def _operand(t: Tensor, other: Any, op: str) -> Tensor:
+    o = as_tensor(other, op) if not isinstance(other, Tensor) else other
+    if o.data.dtype != t.data.dtype:
+        if not np.can_cast(o.data.dtype, t.data.dtype, casting="same_kind") and not (
+            o.data.ndim == 0 and o.data.dtype.kind in "biu" and t.data.dtype.kind == "f"
+        ):
+            raise TypeError(
+                f"{op}: the result of type {o.data.dtype} cannot be stored in a tensor of "
+                f"dtype {t.data.dtype}"
+            )
+    try:
+        ok = np.broadcast_shapes(t.data.shape, o.data.shape) == t.data.shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{op}: an operand of shape {cops.fmt_shape(o.data.shape)} cannot be applied in "
+            f"place to a tensor of shape {cops.fmt_shape(t.data.shape)}"
+        )
+    return o
+
+
+def inplace(t: Tensor, other: Any, name: str) -> Tensor:
+    """``t <op>= other`` for name in add_, sub_, mul_, div_; returns t."""
+    check_inplace(t, name)
+    o = _operand(t, other, name)
+    if name == "div_" and t.data.dtype.kind != "f":
+        raise TypeError(f"div_: true division cannot be stored in a tensor of dtype {t.dtype}")
+    if not _recording(t, o):
+        _UFUNCS[name](t.data, o.data, out=t.data, casting="unsafe")
+        t._version.value += 1
+        return t
+    return _finish(t, InplaceBinary.apply(t, o, name=name))
+
+
+def fill_(t: Tensor, value: float, op: str = "fill_") -> Tensor:
+    """Fill ``t`` with ``value`` in place; the gradient to t's old value is zero."""
+    check_inplace(t, op)
+    if _recording(t):
+        return _finish(t, SetItem.apply(t, as_tensor(np.asarray(value, t.data.dtype), op), key=...))
+    t.data.fill(value)
+    t._version.value += 1
+    return t
+
+
+def copy_(t: Tensor, src: Any) -> Tensor:
+    """Copy ``src`` into ``t`` (broadcasting, casting to t's dtype); returns t."""
+    check_inplace(t, "copy_")
+    s = as_tensor(src, "copy_")
+    try:
+        np.broadcast_to(s.data, t.data.shape)
+    except ValueError:
+        raise ValueError(
+            f"copy_: a source of shape {cops.fmt_shape(s.data.shape)} cannot be copied into a "
+            f"tensor of shape {cops.fmt_shape(t.data.shape)}"
+        ) from None
+    if _recording(t, s):
+        return _finish(t, SetItem.apply(t, s, key=...))
+    np.copyto(t.data, s.data, casting="unsafe")
+    t._version.value += 1
+    return t
+
+
+def clamp_(t: Tensor, lo: float | None, hi: float | None) -> Tensor:
+    """Clip ``t`` to [lo, hi] in place; returns t."""
+    check_inplace(t, "clamp_")
+    if lo is None and hi is None:
+        raise ValueError("clamp_: at least one of min and max must be given")
+    if _recording(t):
+        return _finish(t, Clamp.apply(t, lo=lo, hi=hi))
+    dt = t.data.dtype.type
+    np.clip(t.data, None if lo is None else dt(lo), None if hi is None else dt(hi), out=t.data)
+    t._version.value += 1
+    return t
+
+
+def setitem(t: Tensor, key: Any, value: Any) -> None:
+    """``t[key] = value`` (value broadcast to the indexed shape and cast to t's dtype)."""
+    check_inplace(t, "setitem")
+    k, _ = _index_parts(key)
+    v = as_tensor(value, "setitem")
+    try:
+        np.broadcast_to(v.data, t.data[k].shape)
+    except IndexError as exc:
+        raise IndexError(f"setitem: {exc} (tensor of shape {cops.fmt_shape(t.shape)})") from None
+    except ValueError:
+        raise ValueError(
+            f"setitem: a value of shape {cops.fmt_shape(v.data.shape)} cannot be assigned to "
+            f"an indexed region of shape {cops.fmt_shape(t.data[k].shape)}"
+        ) from None
+    if _recording(t, v):
+        _finish(t, SetItem.apply(t, v, key=k))
+        return
+    t.data[k] = v.data
+    t._version.value += 1
