@@ -43,6 +43,7 @@ class Node:
     """Anything in the graph: an op's backward node or a leaf's ``AccumulateGrad``."""
 
     __slots__ = ("__weakref__", "dtypes", "inputs", "shapes")
+    is_accumulator: ClassVar[bool] = False
 
     inputs: tuple[Node | None, ...]
     shapes: tuple[Shape, ...]
@@ -65,6 +66,7 @@ class AccumulateGrad(Node):
     """The node of a leaf that requires grad: adds incoming gradients into ``leaf.grad``."""
 
     __slots__ = ("variable",)
+    is_accumulator = True
 
     def __init__(self, variable: Tensor) -> None:
         self.variable = variable
@@ -78,8 +80,6 @@ class AccumulateGrad(Node):
 
     def accumulate(self, grad: Array, owned: bool) -> None:
         """``leaf.grad += grad`` (in place), or set it; ``owned`` means ``grad`` may be kept."""
-        from gradwise.autograd.tensor import Tensor
-
         leaf = self.variable
         if grad.dtype != leaf.data.dtype:
             grad = grad.astype(leaf.data.dtype)
@@ -88,7 +88,7 @@ class AccumulateGrad(Node):
         if current is None:
             if not (owned and grad.flags.writeable and grad.flags.c_contiguous):
                 grad = np.array(grad, copy=True, order="C")
-            leaf.grad = Tensor._wrap(grad)
+            leaf._grad = _tensor_type()._wrap(grad)
         else:
             np.add(current.data, grad, out=current.data)
 
@@ -121,10 +121,6 @@ class Function(Node):
             names.extend(s for s in getattr(klass, "__slots__", ()) if s.startswith("s_"))
         cls._saved_slots = tuple(names)
 
-    def __init__(self) -> None:
-        self._saved_versions: tuple[tuple[Version, int], ...] = ()
-        self.freed = False
-
     def forward(self, *args: Any, **kwargs: Any) -> Array:
         """Compute the output array from the input arrays."""
         raise NotImplementedError
@@ -138,6 +134,9 @@ class Function(Node):
         for slot in self._saved_slots:
             setattr(self, slot, None)
         self.freed = True
+
+    _saved_versions: tuple[tuple[Version, int], ...]
+    freed: bool
 
     def check_versions(self) -> None:
         """Raise if a tensor saved for backward was modified in place since."""
@@ -153,119 +152,159 @@ class Function(Node):
     @classmethod
     def apply(cls, *inputs: Tensor, **kwargs: Any) -> Tensor:
         """Run the op on tensors and record it when needed; returns the output tensor."""
-        from gradwise.autograd.tensor import Tensor
-
-        node = cls()
-        out = node.forward(*[t.data for t in inputs], **kwargs)
+        node = _new(cls)
+        n = len(inputs)
+        if n == 2:
+            a, b = inputs
+            out = node.forward(a.data, b.data, **kwargs)
+            rg = a._rg or b._rg
+        elif n == 1:
+            a = inputs[0]
+            out = node.forward(a.data, **kwargs)
+            rg = a._rg
+        else:
+            out = node.forward(*[t.data for t in inputs], **kwargs)
+            rg = any(t._rg for t in inputs)
+        result = _new(_tensor_type())
+        result.data = out
+        result._grad = None
+        result._version = None
+        result._acc = None
+        result._base = None
         state = grad_mode.STATE
-        if not (state.enabled and not state.inference and cls.differentiable) or not any(
-            t._rg for t in inputs
-        ):
-            result = Tensor._wrap(out)
+        if rg and state.enabled and not state.inference and cls.differentiable:
+            if n == 2:
+                node.inputs = (a._edge(), b._edge())
+                node.shapes = (a.data.shape, b.data.shape)
+                node.dtypes = (a.data.dtype, b.data.dtype)
+            elif n == 1:
+                node.inputs = (a._edge(),)
+                node.shapes = (a.data.shape,)
+                node.dtypes = (a.data.dtype,)
+            else:
+                node.inputs = tuple([t._edge() for t in inputs])
+                node.shapes = tuple([t.data.shape for t in inputs])
+                node.dtypes = tuple([t.data.dtype for t in inputs])
+            node.freed = False
+            result.grad_fn = node
+            result._rg = True
             if cls.view:
                 _link_view(result, inputs[0])
+            if cls.saves:
+                versions = []
+                for i in cls.saves:
+                    counter = (result if i < 0 else inputs[i]).version_counter()
+                    versions.append((counter, counter.value))
+                node._saved_versions = tuple(versions)
+            else:
+                node._saved_versions = ()
             return result
-        node.inputs = tuple(t._edge() for t in inputs)
-        node.shapes = tuple(t.data.shape for t in inputs)
-        node.dtypes = tuple(t.data.dtype for t in inputs)
-        result = Tensor._wrap(out, node)
+        result.grad_fn = None
+        result._rg = False
         if cls.view:
             _link_view(result, inputs[0])
-        if cls.saves:
-            versions = []
-            for i in cls.saves:
-                counter = result._version if i < 0 else inputs[i]._version
-                versions.append((counter, counter.value))
-            node._saved_versions = tuple(versions)
         return result
+
+
+_new = object.__new__
+_TENSOR: list[type[Tensor]] = []
+
+
+def _tensor_type() -> type[Tensor]:
+    """The Tensor class (imported late: tensor.py imports this module)."""
+    if not _TENSOR:
+        from gradwise.autograd.tensor import Tensor
+
+        _TENSOR.append(Tensor)
+    return _TENSOR[0]
 
 
 def _link_view(result: Tensor, source: Tensor) -> None:
     """A view shares its source's version counter and remembers the source's base."""
     if np.may_share_memory(result.data, source.data):
-        result._version = source._version
+        result._version = source.version_counter()
         result._base = source._base if source._base is not None else source
-
-
-def _edge_grad(grad: Array, shape: Shape, dtype: np.dtype[Any]) -> Array:
-    """A gradient summed back to its input's shape, in the input's dtype."""
-    if grad.shape != shape:
-        grad = cops.unbroadcast(grad, shape)
-    if grad.dtype != dtype:
-        grad = grad.astype(dtype)
-    return grad
 
 
 def run_backward(
     roots: Sequence[Tensor], grads: Sequence[Array], retain_graph: bool, op: str = "backward"
 ) -> dict[Node, Array]:
-    """Propagate ``grads`` from ``roots`` to every leaf; returns gradients that reached
-    leaves' ``AccumulateGrad`` nodes without being written when ``op != "backward"``."""
+    """Propagate ``grads`` from ``roots`` through the graph.
+
+    With ``op == "backward"`` leaves' gradients are accumulated into their ``.grad``;
+    otherwise they are returned by node, untouched (for ``grad()``).
+    """
     deps: dict[Node, int] = {}
-    stack: list[Node] = []
     pending: dict[Node, Array] = {}
+    stack: list[Node] = []
     for root, g in zip(roots, grads, strict=True):
-        node = root.grad_fn if root.grad_fn is not None else root._edge()
+        node = root._edge()
         if node is None:
             raise RuntimeError(
-                f"{op}: element 0 of the outputs does not require grad and has no grad_fn; "
-                "did you call it on a tensor computed under no_grad() or from tensors that "
-                "do not require grad?"
+                f"{op}: an output does not require grad and has no grad_fn; was it computed "
+                "under no_grad() or only from tensors that do not require grad?"
             )
-        pending[node] = g if node not in pending else pending[node] + g
+        prev = pending.get(node)
+        pending[node] = g if prev is None else prev + g
         if node not in deps:
             deps[node] = 0
             stack.append(node)
-    # count, for each node, the edges that reach it from the graph above (iterative DFS)
-    seen = set(deps)
+    # count, for each node, the edges reaching it from above (iterative DFS, no recursion)
     while stack:
-        node = stack.pop()
-        for child in node.inputs:
-            if child is None:
-                continue
-            deps[child] = deps.get(child, 0) + 1
-            if child not in seen:
-                seen.add(child)
-                stack.append(child)
+        for child in stack.pop().inputs:
+            if child is not None:
+                c = deps.get(child)
+                if c is None:
+                    deps[child] = 1
+                    stack.append(child)
+                else:
+                    deps[child] = c + 1
     ready = [n for n in pending if deps[n] == 0]
-    kept = {id(g) for g in grads}  # arrays the caller still holds: never stolen
+    keep = {id(g) for g in grads}  # arrays the caller may still hold: copy, never keep
     leaf_grads: dict[Node, Array] = {}
+    accumulate = op == "backward"
     while ready:
         node = ready.pop()
         grad = pending.pop(node)
-        if isinstance(node, AccumulateGrad):
-            if op == "backward":
-                node.accumulate(grad, owned=id(grad) not in kept)
-                kept.add(id(grad))
+        if node.is_accumulator:
+            if accumulate:
+                node.accumulate(grad, id(grad) not in keep)  # type: ignore[attr-defined]
+                keep.add(id(grad))
             else:
                 leaf_grads[node] = grad
             continue
-        fn = node
-        assert isinstance(fn, Function)
+        fn: Function = node  # type: ignore[assignment]
         if fn.freed:
             raise RuntimeError(
                 f"{op}: trying to backward through the graph a second time ({fn.name()}); "
                 "its saved arrays were freed after the first backward. Pass "
                 "retain_graph=True to the first backward() if you need to call it twice."
             )
-        fn.check_versions()
+        if fn._saved_versions:
+            fn.check_versions()
         input_grads = fn.backward(grad)
         if not retain_graph:
             fn.release()
-        for child, shape, dtype, ig in zip(
-            fn.inputs, fn.shapes, fn.dtypes, input_grads, strict=True
-        ):
+        inputs = fn.inputs
+        for i in range(len(inputs)):
+            child = inputs[i]
             if child is None:
                 continue
+            ig = input_grads[i]
             if ig is not None:
-                ig = _edge_grad(ig, shape, dtype)
+                if ig.shape != fn.shapes[i]:
+                    ig = cops.unbroadcast(ig, fn.shapes[i])
+                if ig.dtype != fn.dtypes[i]:
+                    ig = ig.astype(fn.dtypes[i])
                 prev = pending.get(child)
                 pending[child] = ig if prev is None else prev + ig
-            deps[child] -= 1
-            if deps[child] == 0 and child in pending:
-                ready.append(child)
-            elif deps[child] == 0:
-                _skip(child, deps, ready, pending)
+            c = deps[child] - 1
+            deps[child] = c
+            if c == 0:
+                if child in pending:
+                    ready.append(child)
+                else:
+                    _skip(child, deps, ready, pending)
     return leaf_grads
 
 

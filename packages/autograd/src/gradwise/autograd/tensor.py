@@ -42,7 +42,7 @@ class Tensor:
         self.data = arr
         self.grad_fn = None
         self._grad: Tensor | None = None
-        self._version = Version()
+        self._version: Version | None = None
         self._acc: weakref.ref[AccumulateGrad] | None = None
         self._base: Tensor | None = None
         self._rg = False
@@ -57,10 +57,21 @@ class Tensor:
         t.grad_fn = grad_fn
         t._rg = grad_fn is not None
         t._grad = None
-        t._version = Version()
+        t._version = None
         t._acc = None
         t._base = None
         return t
+
+    def version_counter(self) -> Version:
+        """The in-place modification counter (created on first use; shared by views)."""
+        v = self._version
+        if v is None:
+            v = self._version = Version()
+        return v
+
+    @property
+    def _version_value(self) -> int:
+        return 0 if self._version is None else self._version.value
 
     def _edge(self) -> Node | None:
         """This tensor's node in a graph: its grad_fn, its AccumulateGrad, or None."""
@@ -177,7 +188,7 @@ class Tensor:
     def detach(self) -> Tensor:
         """A tensor sharing this one's data (and version counter), outside any graph."""
         t = Tensor._wrap(self.data)
-        t._version = self._version
+        t._version = self.version_counter()
         return t
 
     def clone(self) -> Tensor:

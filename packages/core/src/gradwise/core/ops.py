@@ -327,6 +327,8 @@ def _reduce_input(x: object, op: str) -> Array:
 
 def sum(x: Array, axis: Axis = None, keepdims: bool = False) -> Array:
     """y = x.sum(axis) accumulated in float64 (ints and bools sum to int64); sum of nothing is 0."""
+    if axis is None and type(x) is np.ndarray and x.dtype.kind == "f" and x.size <= 32767:
+        return np.asarray(x.sum(keepdims=keepdims))  # the common small case, checks elided
     x = _reduce_input(x, "sum")
     axes = normalize_axes(x.ndim, axis, "sum")
     if x.dtype.kind != "f":
@@ -338,9 +340,11 @@ def sum(x: Array, axis: Axis = None, keepdims: bool = False) -> Array:
 
 
 def sum_backward(grad: Array, shape: Shape, axis: Axis = None, keepdims: bool = False) -> Array:
-    """dx = grad broadcast back to the input's shape (a read-only view)."""
-    axes = normalize_axes(len(shape), axis, "sum_backward")
+    """dx = grad broadcast back to the input's shape (a read-only view for large shapes)."""
     grad = np.asarray(grad)
+    if axis is None and grad.size == 1 and math.prod(shape) <= 65536:
+        return np.full(shape, grad.reshape(()), dtype=grad.dtype)
+    axes = normalize_axes(len(shape), axis, "sum_backward")
     expected = _reduced_shape(shape, axes, keepdims)
     if grad.shape != expected:
         raise ValueError(

@@ -119,7 +119,7 @@ def check_inplace(t: Tensor, op: str) -> None:
 
 
 def _finish(t: Tensor, result: Tensor) -> Tensor:
-    t._version.value += 1
+    t.version_counter().value += 1
     if result.grad_fn is not None:
         t.grad_fn = result.grad_fn
         t._rg = True
@@ -157,7 +157,7 @@ def inplace(t: Tensor, other: Any, name: str) -> Tensor:
         raise TypeError(f"div_: true division cannot be stored in a tensor of dtype {t.dtype}")
     if not _recording(t, o):
         _UFUNCS[name](t.data, o.data, out=t.data, casting="unsafe")
-        t._version.value += 1
+        t.version_counter().value += 1
         return t
     return _finish(t, InplaceBinary.apply(t, o, name=name))
 
@@ -168,7 +168,7 @@ def fill_(t: Tensor, value: float, op: str = "fill_") -> Tensor:
     if _recording(t):
         return _finish(t, SetItem.apply(t, as_tensor(np.asarray(value, t.data.dtype), op), key=...))
     t.data.fill(value)
-    t._version.value += 1
+    t.version_counter().value += 1
     return t
 
 
@@ -186,7 +186,7 @@ def copy_(t: Tensor, src: Any) -> Tensor:
     if _recording(t, s):
         return _finish(t, SetItem.apply(t, s, key=...))
     np.copyto(t.data, s.data, casting="unsafe")
-    t._version.value += 1
+    t.version_counter().value += 1
     return t
 
 
@@ -199,7 +199,7 @@ def clamp_(t: Tensor, lo: float | None, hi: float | None) -> Tensor:
         return _finish(t, Clamp.apply(t, lo=lo, hi=hi))
     dt = t.data.dtype.type
     np.clip(t.data, None if lo is None else dt(lo), None if hi is None else dt(hi), out=t.data)
-    t._version.value += 1
+    t.version_counter().value += 1
     return t
 
 
@@ -221,4 +221,4 @@ def setitem(t: Tensor, key: Any, value: Any) -> None:
         _finish(t, SetItem.apply(t, v, key=k))
         return
     t.data[k] = v.data
-    t._version.value += 1
+    t.version_counter().value += 1

@@ -159,9 +159,7 @@ def _float_tensor(x: Tensor, op: str) -> Tensor:
 
 def sum(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """Sum over ``axis`` (all by default); ints and bools sum to int64."""
-    t = as_tensor(x, "sum")
-    cops.normalize_axes(t.data.ndim, axis, "sum")
-    return Sum.apply(t, axis=axis, keepdims=keepdims)
+    return Sum.apply(as_tensor(x, "sum"), axis=axis, keepdims=keepdims)
 
 
 def mean(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
