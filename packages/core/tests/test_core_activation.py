@@ -30,7 +30,8 @@ def _gelu_inner(x: Arr) -> Arr:
 def _gelu_tanh_grad(x: Arr) -> Arr:
     t = np.tanh(_gelu_inner(x))
     d = math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * x**2)
-    return 0.5 * (1 + t) + 0.5 * x * (1 - t**2) * d
+    grad: Arr = 0.5 * (1 + t) + 0.5 * x * (1 - t**2) * d
+    return grad
 
 
 def _softplus(x: Arr) -> Arr:
@@ -38,7 +39,9 @@ def _softplus(x: Arr) -> Arr:
 
 
 # name -> (gradwise forward, gradwise backward(x, y, g), reference forward, reference dy/dx)
-CASES: dict[str, tuple[Callable[..., Arr], Callable[..., Arr], Callable[..., Arr], Callable[..., Arr]]] = {
+CASES: dict[
+    str, tuple[Callable[..., Arr], Callable[..., Arr], Callable[..., Arr], Callable[..., Arr]]
+] = {
     "relu": (
         ops.relu,
         lambda x, y, g: ops.relu_backward(x, g),
@@ -67,7 +70,9 @@ CASES: dict[str, tuple[Callable[..., Arr], Callable[..., Arr], Callable[..., Arr
         ops.gelu,
         lambda x, y, g: ops.gelu_backward(x, g),
         lambda x: 0.5 * x * (1 + _erf(x / math.sqrt(2))),
-        lambda x: 0.5 * (1 + _erf(x / math.sqrt(2))) + x * np.exp(-0.5 * x**2) / math.sqrt(2 * math.pi),
+        lambda x: (
+            0.5 * (1 + _erf(x / math.sqrt(2))) + x * np.exp(-0.5 * x**2) / math.sqrt(2 * math.pi)
+        ),
     ),
     "gelu_tanh": (
         lambda x: ops.gelu(x, "tanh"),
@@ -94,6 +99,11 @@ def _tol(dtype: type) -> dict[str, float]:
     return {"rtol": 3e-5, "atol": 1e-5} if dtype == np.float32 else {"rtol": 1e-10, "atol": 1e-12}
 
 
+def _close(actual: Arr, desired: Arr, dtype: type) -> None:
+    tol = _tol(dtype)
+    np.testing.assert_allclose(actual, desired, rtol=tol["rtol"], atol=tol["atol"])
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("size", SIZES)
@@ -102,27 +112,29 @@ def test_activation_matches_numpy(
     name: str, dtype: type, size: int, n_threads: int, rng: np.random.Generator
 ) -> None:
     fwd, bwd, ref_fwd, ref_grad = CASES[name]
-    x = (rng.standard_normal(size) * 4).astype(dtype)
+    x: Arr = (rng.standard_normal(size) * 4).astype(dtype)
     if size > 30:
         x[:10] = [0.0, -0.0, 25.0, -25.0, 90.0, -90.0, 1e-30, -1e-30, 700.0, -700.0]
-    g = rng.standard_normal(size).astype(dtype)
+    g: Arr = rng.standard_normal(size).astype(dtype)
     with threads(n_threads):
         y = fwd(x)
         dx = bwd(x, y, g)
-    assert y.dtype == dtype and dx.dtype == dtype
-    assert y.shape == x.shape and dx.shape == x.shape
+    assert y.dtype == dtype
+    assert dx.dtype == dtype
+    assert y.shape == x.shape
+    assert dx.shape == x.shape
     x64 = x.astype(np.float64)
-    np.testing.assert_allclose(y, ref_fwd(x64), **_tol(dtype))
-    np.testing.assert_allclose(dx, g.astype(np.float64) * ref_grad(x64), **_tol(dtype))
+    _close(y, ref_fwd(x64), dtype)
+    _close(dx, g.astype(np.float64) * ref_grad(x64), dtype)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_activation_non_contiguous_input(name: str, dtype: type, rng: np.random.Generator) -> None:
     fwd, bwd, _, _ = CASES[name]
-    base = rng.standard_normal((40, 30)).astype(dtype)
+    base: Arr = rng.standard_normal((40, 30)).astype(dtype)
     x = base.T[::2]  # transposed and strided
-    g = rng.standard_normal(x.shape).astype(dtype)
+    g: Arr = rng.standard_normal(x.shape).astype(dtype)
     y = fwd(x)
     expected = fwd(np.ascontiguousarray(x))
     np.testing.assert_array_equal(y, expected)
@@ -133,7 +145,7 @@ def test_activation_non_contiguous_input(name: str, dtype: type, rng: np.random.
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_activation_nan_and_inf_follow_numpy(name: str, dtype: type) -> None:
     fwd, bwd, ref_fwd, _ = CASES[name]
-    x = np.array([np.nan, np.inf, -np.inf, 0.0, 1.0, -1.0], dtype=dtype)
+    x: Arr = np.array([np.nan, np.inf, -np.inf, 0.0, 1.0, -1.0], dtype=dtype)
     y = fwd(x)
     with np.errstate(invalid="ignore"):
         expected = ref_fwd(x.astype(np.float64))
@@ -151,7 +163,8 @@ def test_relu_subgradient_at_zero_is_zero() -> None:
 def test_sigmoid_extreme_values_do_not_overflow() -> None:
     x = np.array([-1e4, 1e4, -100.0], dtype=np.float32)
     y = ops.sigmoid(x)
-    assert y[0] == 0.0 and y[1] == 1.0
+    assert y[0] == 0.0
+    assert y[1] == 1.0
     assert 0 < y[2] < 1e-40
 
 
@@ -160,7 +173,9 @@ def test_activation_rejects_bad_input() -> None:
         ops.relu(np.arange(3))
     with pytest.raises(TypeError, match="relu: x must be a NumPy array, got list"):
         ops.relu([1.0, 2.0])  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"relu_backward: grad has shape \(2,\) but x has shape \(3,\)"):
+    with pytest.raises(
+        ValueError, match=r"relu_backward: grad has shape \(2,\) but x has shape \(3,\)"
+    ):
         ops.relu_backward(np.zeros(3), np.zeros(2))
     with pytest.raises(TypeError, match="grad has dtype float32 but x has dtype float64"):
         ops.relu_backward(np.zeros(3), np.zeros(3, dtype=np.float32))

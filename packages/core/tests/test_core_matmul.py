@@ -27,14 +27,17 @@ SHAPES = [
 
 
 @pytest.mark.parametrize(("sa", "sb"), SHAPES)
-def test_matmul_backward_matches_finite_differences(sa: tuple[int, ...], sb: tuple[int, ...], rng: np.random.Generator) -> None:
+def test_matmul_backward_matches_finite_differences(
+    sa: tuple[int, ...], sb: tuple[int, ...], rng: np.random.Generator
+) -> None:
     a = rng.standard_normal(sa)
     b = rng.standard_normal(sb)
     y = ops.matmul(a, b)
     np.testing.assert_allclose(y, np.matmul(a, b))
     g = rng.standard_normal(np.shape(y))
     da, db = ops.matmul_backward(a, b, g)
-    assert da.shape == a.shape and db.shape == b.shape
+    assert da.shape == a.shape
+    assert db.shape == b.shape
     for arr, grad in ((a, da), (b, db)):
         num = np.zeros_like(arr)
         for i in np.ndindex(arr.shape):
@@ -53,13 +56,18 @@ def test_matmul_keeps_float32() -> None:
     y = ops.matmul(a, a.T)
     assert y.dtype == np.float32
     da, db = ops.matmul_backward(a, a.T, np.ones_like(y))
-    assert da.dtype == np.float32 and db.dtype == np.float32
+    assert da.dtype == np.float32
+    assert db.dtype == np.float32
 
 
 def test_matmul_errors_name_shapes() -> None:
-    with pytest.raises(ValueError, match=r"matmul: shapes \(2, 3\) and \(4, 5\) do not align \(3 != 4\)"):
+    with pytest.raises(
+        ValueError, match=r"matmul: shapes \(2, 3\) and \(4, 5\) do not align \(3 != 4\)"
+    ):
         ops.matmul(np.zeros((2, 3)), np.zeros((4, 5)))
-    with pytest.raises(ValueError, match=r"matmul: batch shapes of \(2, 2, 3\) and \(3, 3, 4\) do not broadcast"):
+    with pytest.raises(
+        ValueError, match=r"matmul: batch shapes of \(2, 2, 3\) and \(3, 3, 4\) do not broadcast"
+    ):
         ops.matmul(np.zeros((2, 2, 3)), np.zeros((3, 3, 4)))
     with pytest.raises(ValueError, match=r"a is 0-d"):
         ops.matmul(np.zeros(()), np.zeros(3))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -10,10 +11,16 @@ import pytest
 import gradwise.core as gc
 from gradwise.core import as_array, as_dtype, ops, result_dtype
 
+# np.random.get_state()'s stubs pick the dict overload, but with the default legacy=True it
+# returns the legacy tuple (name, key array, pos, has_gauss, cached_gaussian).
+_LegacyState = tuple[str, np.ndarray[Any, Any], int, int, float]
+
 
 def test_dtype_aliases_and_names() -> None:
-    assert as_dtype("float32") == np.float32 and as_dtype(gc.float64) == np.float64
-    assert as_dtype(np.int64) == gc.int64 and as_dtype("bool") == gc.bool_
+    assert as_dtype("float32") == np.float32
+    assert as_dtype(gc.float64) == np.float64
+    assert as_dtype(np.int64) == gc.int64
+    assert as_dtype("bool") == gc.bool_
     with pytest.raises(TypeError, match="dtype complex128 is not supported"):
         as_dtype(np.complex128)
     with pytest.raises(TypeError, match="float16 is not supported"):
@@ -32,7 +39,8 @@ def test_python_scalars_are_weak() -> None:
     assert result_dtype(i64, 2.5) == np.float32  # an int array meets a float: default float
     assert result_dtype(i64, 2) == np.int64
     assert result_dtype(np.zeros(2, bool), 3) == np.int64
-    assert result_dtype(2.0, 3) == np.float32 and result_dtype(1, 2) == np.int64
+    assert result_dtype(2.0, 3) == np.float32
+    assert result_dtype(1, 2) == np.int64
     assert result_dtype(True) == np.bool_
 
 
@@ -54,23 +62,28 @@ def test_as_array_follows_the_policy() -> None:
         as_array([1, None])
     with pytest.raises(ValueError, match="rectangular"):
         as_array([[1, 2], [3]])
-    with pytest.raises(TypeError, match="object is not supported|dtype object"):
+    with pytest.raises(TypeError, match=r"object is not supported|dtype object"):
         as_array(np.array([1, "a"], dtype=object))
     with pytest.raises(TypeError, match="cannot make a tensor from dict"):
         as_array({"a": 1})
 
 
 def test_manual_seed_reproduces_and_leaves_numpy_global_alone() -> None:
-    np.random.seed(7)
-    before = np.random.get_state()[1].copy()
+    np.random.seed(7)  # noqa: NPY002 - the legacy global RNG is what must stay untouched
+    before = cast(_LegacyState, np.random.get_state())[1].copy()  # noqa: NPY002
     gc.manual_seed(3)
     a = gc.default_generator.normal((5,))
     u = gc.default_generator.uniform((2, 2), -1.0, 1.0, dtype="float64")
     gc.manual_seed(3)
     b = gc.default_generator.normal((5,))
     np.testing.assert_array_equal(a, b)
-    assert a.dtype == np.float32 and u.dtype == np.float64 and (np.abs(u) <= 1).all()
-    np.testing.assert_array_equal(np.random.get_state()[1], before)
+    assert a.dtype == np.float32
+    assert u.dtype == np.float64
+    assert (np.abs(u) <= 1).all()
+    np.testing.assert_array_equal(
+        cast(_LegacyState, np.random.get_state())[1],  # noqa: NPY002
+        before,
+    )
     assert gc.initial_seed() == 3
 
 

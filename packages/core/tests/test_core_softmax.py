@@ -11,7 +11,16 @@ from gradwise.core import ops, threads
 
 DTYPES = [np.float32, np.float64]
 # (rows, classes): total sizes 0, 1, 7, 1023, 65537 and 2^20 + 3 elements
-ROW_SHAPES = [(0, 5), (1, 1), (1, 7), (3, 341), (131, 500 + 0), (1, 65537), pytest.param((1049, 1000), marks=pytest.mark.slow), pytest.param((2**20 + 3, 1), marks=pytest.mark.slow)]
+ROW_SHAPES = [
+    (0, 5),
+    (1, 1),
+    (1, 7),
+    (3, 341),
+    (131, 500 + 0),
+    (1, 65537),
+    pytest.param((1049, 1000), marks=pytest.mark.slow),
+    pytest.param((2**20 + 3, 1), marks=pytest.mark.slow),
+]
 Arr = np.ndarray[Any, Any]
 
 
@@ -19,17 +28,25 @@ def _tol(dtype: type) -> dict[str, float]:
     return {"rtol": 2e-5, "atol": 5e-6} if dtype == np.float32 else {"rtol": 1e-10, "atol": 1e-13}
 
 
+def _close(actual: Arr, desired: Arr, dtype: type) -> None:
+    tol = _tol(dtype)
+    np.testing.assert_allclose(actual, desired, rtol=tol["rtol"], atol=tol["atol"])
+
+
 def _ref_lse(x: Arr, axis: int) -> Arr:
     m = np.max(x, axis=axis, keepdims=True)
-    return np.squeeze(m, axis) + np.log(np.sum(np.exp(x - m), axis=axis))
+    lse: Arr = np.squeeze(m, axis) + np.log(np.sum(np.exp(x - m), axis=axis))
+    return lse
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", ROW_SHAPES)
 @pytest.mark.parametrize("n_threads", [1, 2])
-def test_softmax_family_matches_numpy(dtype: type, shape: tuple[int, int], n_threads: int, rng: np.random.Generator) -> None:
-    x = (rng.standard_normal(shape) * 5).astype(dtype)
-    g = rng.standard_normal(shape).astype(dtype)
+def test_softmax_family_matches_numpy(
+    dtype: type, shape: tuple[int, int], n_threads: int, rng: np.random.Generator
+) -> None:
+    x: Arr = (rng.standard_normal(shape) * 5).astype(dtype)
+    g: Arr = rng.standard_normal(shape).astype(dtype)
     x64, g64 = x.astype(np.float64), g.astype(np.float64)
     with threads(n_threads):
         y = ops.softmax(x)
@@ -40,37 +57,53 @@ def test_softmax_family_matches_numpy(dtype: type, shape: tuple[int, int], n_thr
         dlse = ops.logsumexp_backward(x, lse, g[:, 0], axis=-1)
     assert {a.dtype for a in (y, ly, lse, dy, dly, dlse)} == {np.dtype(dtype)}
     if x.size == 0:
-        assert y.shape == shape and lse.shape == (0,)
+        assert y.shape == shape
+        assert lse.shape == (0,)
         return
     ref_lse = _ref_lse(x64, 1)
     p = np.exp(x64 - ref_lse[:, None])
-    np.testing.assert_allclose(lse, ref_lse, **_tol(dtype))
-    np.testing.assert_allclose(y, p, **_tol(dtype))
-    np.testing.assert_allclose(ly, x64 - ref_lse[:, None], **_tol(dtype))
-    np.testing.assert_allclose(dy, p * (g64 - (g64 * p).sum(1, keepdims=True)), **_tol(dtype))
-    np.testing.assert_allclose(dly, g64 - p * g64.sum(1, keepdims=True), **_tol(dtype))
-    np.testing.assert_allclose(dlse, g64[:, :1] * p, **_tol(dtype))
+    _close(lse, ref_lse, dtype)
+    _close(y, p, dtype)
+    _close(ly, x64 - ref_lse[:, None], dtype)
+    _close(dy, p * (g64 - (g64 * p).sum(1, keepdims=True)), dtype)
+    _close(dly, g64 - p * g64.sum(1, keepdims=True), dtype)
+    _close(dlse, g64[:, :1] * p, dtype)
 
 
 @pytest.mark.parametrize("axis", [0, 1, -1, 2])
 def test_softmax_over_any_axis(axis: int, rng: np.random.Generator) -> None:
     x = rng.standard_normal((3, 4, 5))
     e = np.exp(x - x.max(axis=axis, keepdims=True))
-    np.testing.assert_allclose(ops.softmax(x, axis), e / e.sum(axis=axis, keepdims=True), rtol=1e-12)
-    np.testing.assert_allclose(ops.logsumexp(x, axis, keepdims=True), np.expand_dims(_ref_lse(x, axis), axis), rtol=1e-12)
+    np.testing.assert_allclose(
+        ops.softmax(x, axis), e / e.sum(axis=axis, keepdims=True), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        ops.logsumexp(x, axis, keepdims=True), np.expand_dims(_ref_lse(x, axis), axis), rtol=1e-12
+    )
     y = ops.log_softmax(x, axis)
     assert y.flags.c_contiguous
     g = rng.standard_normal(x.shape)
     p = np.exp(y)
-    np.testing.assert_allclose(ops.log_softmax_backward(y, g, axis), g - p * g.sum(axis=axis, keepdims=True), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(ops.softmax_backward(p, g, axis), p * (g - (g * p).sum(axis=axis, keepdims=True)), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        ops.log_softmax_backward(y, g, axis),
+        g - p * g.sum(axis=axis, keepdims=True),
+        rtol=1e-10,
+        atol=1e-12,
+    )
+    np.testing.assert_allclose(
+        ops.softmax_backward(p, g, axis),
+        p * (g - (g * p).sum(axis=axis, keepdims=True)),
+        rtol=1e-10,
+        atol=1e-12,
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_softmax_is_stable_for_huge_logits(dtype: type) -> None:
-    x = np.array([[1e4, 0.0, -1e4], [-1e4, -1e4, -1e4]], dtype=dtype)
+    x: Arr = np.array([[1e4, 0.0, -1e4], [-1e4, -1e4, -1e4]], dtype=dtype)
     y = ops.softmax(x)
-    np.testing.assert_allclose(y, [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3]], rtol=1e-6)
+    want: list[list[float]] = [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3]]
+    np.testing.assert_allclose(y, want, rtol=1e-6)
     np.testing.assert_allclose(ops.logsumexp(x, 1), [1e4, -1e4 + np.log(3)], rtol=1e-6)
     assert np.isfinite(ops.log_softmax(x)).all()
 
@@ -101,15 +134,23 @@ def _ref_ce(x: Arr, t: Arr, w: Arr | None, ignore: int, eps: float) -> tuple[Arr
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (64, 10), (513, 129), pytest.param((1024, 1025), marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "shape",
+    [(1, 1), (7, 3), (64, 10), (513, 129), pytest.param((1024, 1025), marks=pytest.mark.slow)],
+)
 @pytest.mark.parametrize("eps", [0.0, 0.1])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_cross_entropy_matches_reference(
-    dtype: type, shape: tuple[int, int], eps: float, weighted: bool, n_threads: int, rng: np.random.Generator
+    dtype: type,
+    shape: tuple[int, int],
+    eps: float,
+    weighted: bool,
+    n_threads: int,
+    rng: np.random.Generator,
 ) -> None:
     n, c = shape
-    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    x: Arr = (rng.standard_normal(shape) * 3).astype(dtype)
     t = rng.integers(0, c, n)
     t[::5] = -100
     w = rng.uniform(0.5, 2.0, c) if weighted else None
@@ -118,8 +159,9 @@ def test_cross_entropy_matches_reference(
         g = rng.standard_normal(n)
         dx = ops.softmax_cross_entropy_backward(x, t, lse, g, w, -100, eps)
     ref, ref_tw = _ref_ce(x.astype(np.float64), t, w, -100, eps)
-    assert losses.dtype == dtype and dx.dtype == dtype
-    np.testing.assert_allclose(losses, ref, **_tol(dtype))
+    assert losses.dtype == dtype
+    assert dx.dtype == dtype
+    _close(losses, ref, dtype)
     np.testing.assert_allclose(tw, ref_tw)
     # analytic gradient of sum(g * loss) in float64
     x64 = x.astype(np.float64)
@@ -131,7 +173,7 @@ def test_cross_entropy_matches_reference(
     onehot[np.arange(n), tt] = 1.0
     d = (1 - eps) * ww[tt][:, None] * (p - onehot) + eps / c * (ww.sum() * p - ww)
     want = np.where(keep[:, None], g[:, None] * d, 0.0)
-    np.testing.assert_allclose(dx, want, **_tol(dtype))
+    _close(dx, want, dtype)
 
 
 def test_cross_entropy_backward_matches_finite_differences(rng: np.random.Generator) -> None:
