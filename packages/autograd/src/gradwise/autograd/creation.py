@@ -1,6 +1,7 @@
 """Factories: ``tensor``, ``zeros``, ``ones``, ``full``, ``arange``, ``rand``, ``randn``,
 ``zeros_like``, ``ones_like``, ``eye``. Random ones draw from gradwise.core's default
-generator (seeded by ``manual_seed``)."""
+generator (seeded by ``manual_seed``).
+"""
 
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
 
 def full(shape: Any, fill_value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor filled with ``fill_value`` (dtype from the value: float32, int64 or bool)."""
+    dt: np.dtype[Any]
     if dtype is None:
         if isinstance(fill_value, bool):
             dt = np.dtype(np.bool_)
@@ -59,12 +61,15 @@ def full(shape: Any, fill_value: float, dtype: Any = None, requires_grad: bool =
             dt = DEFAULT_FLOAT
     else:
         dt = as_dtype(dtype)
-    dims = _shape("full", shape if isinstance(shape, tuple | list) else (shape,))
+    dims = _shape("full", tuple(shape) if isinstance(shape, tuple | list) else (shape,))
     return _make(np.full(dims, fill_value, dtype=dt), requires_grad)
 
 
 def arange(
-    start: float, end: float | None = None, step: float = 1, dtype: Any = None,
+    start: float,
+    end: float | None = None,
+    step: float = 1,
+    dtype: Any = None,
     requires_grad: bool = False,
 ) -> Tensor:
     """Values from start (inclusive) to end (exclusive); int64 for ints, else float32."""

@@ -11,6 +11,10 @@ from gradwise.autograd.tensor import Tensor
 from gradwise.core import ops as cops
 
 
+def _one(dtype: np.dtype[Any]) -> np.ndarray[Any, Any]:
+    return np.array(1, dtype=dtype)
+
+
 def seed_gradient(t: Tensor, gradient: Any, op: str) -> np.ndarray[Any, Any]:
     """The gradient that starts backward from ``t``: ones for a one-element output."""
     if gradient is None:
@@ -20,7 +24,7 @@ def seed_gradient(t: Tensor, gradient: Any, op: str) -> np.ndarray[Any, Any]:
                 f"output has shape {cops.fmt_shape(t.data.shape)}; pass gradient= (a tensor of "
                 "that shape), or reduce the output first (e.g. .sum())"
             )
-        return np.ones(t.data.shape, dtype=t.data.dtype)
+        return np.ones(t.data.shape, dtype=t.data.dtype) if t.data.ndim else _one(t.data.dtype)
     g = gradient.data if isinstance(gradient, Tensor) else np.asarray(gradient)
     if g.dtype.kind not in "biuf":
         raise TypeError(f"{op}: gradient must be numeric, got dtype {g.dtype}")

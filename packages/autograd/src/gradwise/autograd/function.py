@@ -14,6 +14,7 @@ topological sort, runs each node once, sums gradients back to each input's shape
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -63,13 +64,17 @@ class Node:
 
 
 class AccumulateGrad(Node):
-    """The node of a leaf that requires grad: adds incoming gradients into ``leaf.grad``."""
+    """The node of a leaf that requires grad: adds incoming gradients into ``leaf.grad``.
 
-    __slots__ = ("variable",)
+    The leaf holds its AccumulateGrad; the node refers back to the leaf weakly, so the
+    pair forms no reference cycle.
+    """
+
+    __slots__ = ("_variable",)
     is_accumulator = True
 
     def __init__(self, variable: Tensor) -> None:
-        self.variable = variable
+        self._variable = weakref.ref(variable)
         self.inputs = ()
         self.shapes = ()
         self.dtypes = ()
@@ -78,17 +83,26 @@ class AccumulateGrad(Node):
         """``"AccumulateGrad"``, as in PyTorch."""
         return "AccumulateGrad"
 
+    @property
+    def variable(self) -> Tensor | None:
+        """The leaf tensor (None once it has been garbage collected)."""
+        return self._variable()
+
     def accumulate(self, grad: Array, owned: bool) -> None:
         """``leaf.grad += grad`` (in place), or set it; ``owned`` means ``grad`` may be kept."""
-        leaf = self.variable
-        if grad.dtype != leaf.data.dtype:
-            grad = grad.astype(leaf.data.dtype)
+        leaf = self._variable()
+        if leaf is None:
+            return
+        dtype = leaf.data.dtype
+        if grad.dtype is not dtype and grad.dtype != dtype:
+            grad = grad.astype(dtype)
             owned = True
-        current = leaf.grad
+        current = leaf._grad
         if current is None:
-            if not (owned and grad.flags.writeable and grad.flags.c_contiguous):
+            flags = grad.flags
+            if not (owned and flags.writeable and flags.c_contiguous):
                 grad = np.array(grad, copy=True, order="C")
-            leaf._grad = _tensor_type()._wrap(grad)
+            leaf._grad = _TENSOR[0]._wrap(grad)
         else:
             np.add(current.data, grad, out=current.data)
 
@@ -102,7 +116,7 @@ class Function(Node):
     the node into the graph.
     """
 
-    __slots__ = ("_saved_versions", "freed")
+    __slots__ = ("_saved_versions",)
 
     differentiable: ClassVar[bool] = True
     view: ClassVar[bool] = False
@@ -130,17 +144,24 @@ class Function(Node):
         raise NotImplementedError
 
     def release(self) -> None:
-        """Drop the arrays saved for backward (after a backward without ``retain_graph``)."""
-        for slot in self._saved_slots:
-            setattr(self, slot, None)
-        self.freed = True
+        """Drop the arrays saved for backward (after a backward without ``retain_graph``);
+        a node that saved nothing stays usable, as in PyTorch.
+        """
+        if self._saved_slots:
+            for slot in self._saved_slots:
+                setattr(self, slot, None)
+            self._saved_versions = None
 
-    _saved_versions: tuple[tuple[Version, int], ...]
-    freed: bool
+    @property
+    def freed(self) -> bool:
+        """Whether the arrays saved for backward were released."""
+        return self._saved_versions is None
+
+    _saved_versions: tuple[tuple[Version, int], ...] | None
 
     def check_versions(self) -> None:
         """Raise if a tensor saved for backward was modified in place since."""
-        for counter, value in self._saved_versions:
+        for counter, value in self._saved_versions or ():
             if counter.value != value:
                 raise RuntimeError(
                     f"{self.name()}: a tensor this op saved for backward was modified by an "
@@ -165,27 +186,27 @@ class Function(Node):
         else:
             out = node.forward(*[t.data for t in inputs], **kwargs)
             rg = any(t._rg for t in inputs)
-        result = _new(_tensor_type())
+        result = _new(_TENSOR[0])
         result.data = out
         result._grad = None
         result._version = None
         result._acc = None
         result._base = None
-        state = grad_mode.STATE
+        state = _STATE
         if rg and state.enabled and not state.inference and cls.differentiable:
             if n == 2:
-                node.inputs = (a._edge(), b._edge())
-                node.shapes = (a.data.shape, b.data.shape)
-                node.dtypes = (a.data.dtype, b.data.dtype)
+                node.inputs = (a.grad_fn or a._acc, b.grad_fn or b._acc)
+                ad, bd = a.data, b.data
+                node.shapes = (ad.shape, bd.shape)
+                node.dtypes = (ad.dtype, bd.dtype)
             elif n == 1:
-                node.inputs = (a._edge(),)
+                node.inputs = (a.grad_fn or a._acc,)
                 node.shapes = (a.data.shape,)
                 node.dtypes = (a.data.dtype,)
             else:
-                node.inputs = tuple([t._edge() for t in inputs])
+                node.inputs = tuple([t.grad_fn or t._acc for t in inputs])
                 node.shapes = tuple([t.data.shape for t in inputs])
                 node.dtypes = tuple([t.data.dtype for t in inputs])
-            node.freed = False
             result.grad_fn = node
             result._rg = True
             if cls.view:
@@ -207,16 +228,8 @@ class Function(Node):
 
 
 _new = object.__new__
-_TENSOR: list[type[Tensor]] = []
-
-
-def _tensor_type() -> type[Tensor]:
-    """The Tensor class (imported late: tensor.py imports this module)."""
-    if not _TENSOR:
-        from gradwise.autograd.tensor import Tensor
-
-        _TENSOR.append(Tensor)
-    return _TENSOR[0]
+_STATE = grad_mode.STATE
+_TENSOR: list[type[Tensor]] = []  # filled by tensor.py (which imports this module)
 
 
 def _link_view(result: Tensor, source: Tensor) -> None:
@@ -260,7 +273,7 @@ def run_backward(
                 else:
                     deps[child] = c + 1
     ready = [n for n in pending if deps[n] == 0]
-    keep = {id(g) for g in grads}  # arrays the caller may still hold: copy, never keep
+    keep = set(map(id, grads))  # arrays the caller may still hold: copy, never keep
     leaf_grads: dict[Node, Array] = {}
     accumulate = op == "backward"
     while ready:
@@ -274,7 +287,7 @@ def run_backward(
                 leaf_grads[node] = grad
             continue
         fn: Function = node  # type: ignore[assignment]
-        if fn.freed:
+        if fn._saved_versions is None:
             raise RuntimeError(
                 f"{op}: trying to backward through the graph a second time ({fn.name()}); "
                 "its saved arrays were freed after the first backward. Pass "
@@ -294,8 +307,9 @@ def run_backward(
             if ig is not None:
                 if ig.shape != fn.shapes[i]:
                     ig = cops.unbroadcast(ig, fn.shapes[i])
-                if ig.dtype != fn.dtypes[i]:
-                    ig = ig.astype(fn.dtypes[i])
+                dt = fn.dtypes[i]
+                if ig.dtype is not dt and ig.dtype != dt:
+                    ig = ig.astype(dt)
                 prev = pending.get(child)
                 pending[child] = ig if prev is None else prev + ig
             c = deps[child] - 1

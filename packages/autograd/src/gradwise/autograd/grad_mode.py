@@ -68,21 +68,21 @@ class _Mode:
         return cast(F, wrapper)
 
 
-class no_grad(_Mode):  # noqa: N801 - PyTorch's name
+class no_grad(_Mode):
     """Context manager and decorator: operations inside are not recorded for backward."""
 
     def _new_state(self) -> tuple[bool, bool]:
         return False, STATE.inference
 
 
-class enable_grad(_Mode):  # noqa: N801 - PyTorch's name
+class enable_grad(_Mode):
     """Context manager and decorator: turn recording back on inside ``no_grad``."""
 
     def _new_state(self) -> tuple[bool, bool]:
         return True, STATE.inference
 
 
-class set_grad_enabled(_Mode):  # noqa: N801 - PyTorch's name
+class set_grad_enabled(_Mode):
     """Switch recording on or off: as a call it sets the mode; as a context it restores it."""
 
     def __init__(self, mode: bool) -> None:
@@ -116,9 +116,10 @@ class set_grad_enabled(_Mode):  # noqa: N801 - PyTorch's name
         return cast(F, wrapper)
 
 
-class inference_mode(_Mode):  # noqa: N801 - PyTorch's name
+class inference_mode(_Mode):
     """Like ``no_grad`` and stronger: ``is_grad_enabled()`` is False inside, even under
-    ``enable_grad``."""
+    ``enable_grad``.
+    """
 
     def __init__(self, mode: bool = True) -> None:
         super().__init__()

@@ -5,12 +5,12 @@ Operators and methods are one-line calls to the op functions in ``gradwise.autog
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
+from gradwise.autograd import function as _function_module
 from gradwise.autograd.function import AccumulateGrad, Function, Grads, Node, Version
 from gradwise.core import ops as cops
 from gradwise.core.dtypes import Array, Axis, Shape, as_dtype, result_dtype
@@ -43,7 +43,7 @@ class Tensor:
         self.grad_fn = None
         self._grad: Tensor | None = None
         self._version: Version | None = None
-        self._acc: weakref.ref[AccumulateGrad] | None = None
+        self._acc: AccumulateGrad | None = None
         self._base: Tensor | None = None
         self._rg = False
         if requires_grad:
@@ -75,15 +75,7 @@ class Tensor:
 
     def _edge(self) -> Node | None:
         """This tensor's node in a graph: its grad_fn, its AccumulateGrad, or None."""
-        if self.grad_fn is not None:
-            return self.grad_fn
-        if not self._rg:
-            return None
-        acc = self._acc() if self._acc is not None else None
-        if acc is None:
-            acc = AccumulateGrad(self)
-            self._acc = weakref.ref(acc)
-        return acc
+        return self.grad_fn or self._acc
 
     # ---- attributes ------------------------------------------------------------------
 
@@ -109,6 +101,8 @@ class Tensor:
                 "detach() to get a tensor that does not require grad"
             )
         self._rg = bool(flag)
+        if self.grad_fn is None:
+            self._acc = AccumulateGrad(self) if flag else None
         return self
 
     @property
@@ -255,18 +249,24 @@ class Tensor:
     # ---- operators ---------------------------------------------------------------------
 
     def __add__(self, other: Any) -> Tensor:
+        if isinstance(other, Tensor) and other.data.dtype is self.data.dtype:
+            return _ew.Add.apply(self, other)
         return _ew.add(self, other)
 
     def __radd__(self, other: Any) -> Tensor:
         return _ew.add(other, self)
 
     def __sub__(self, other: Any) -> Tensor:
+        if isinstance(other, Tensor) and other.data.dtype is self.data.dtype:
+            return _ew.Sub.apply(self, other)
         return _ew.sub(self, other)
 
     def __rsub__(self, other: Any) -> Tensor:
         return _ew.sub(other, self)
 
     def __mul__(self, other: Any) -> Tensor:
+        if isinstance(other, Tensor) and other.data.dtype is self.data.dtype:
+            return _ew.Mul.apply(self, other)
         return _ew.mul(self, other)
 
     def __rmul__(self, other: Any) -> Tensor:
@@ -375,7 +375,7 @@ class Tensor:
         """Copy ``src`` (broadcast to this shape) into self, in place; returns self."""
         return _ip.copy_(self, src)
 
-    def clamp_(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+    def clamp_(self, min: float | None = None, max: float | None = None) -> Tensor:
         """Clip to [min, max] in place; returns self."""
         return _ip.clamp_(self, min, max)
 
@@ -425,7 +425,7 @@ class Tensor:
         """self ** p."""
         return _ew.pow(self, p)
 
-    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
         """Limit to [min, max]."""
         return _ew.clip(self, min, max)
 
@@ -506,15 +506,17 @@ class Tensor:
         return _sh.permute(self, *axes)
 
     @property
-    def T(self) -> Tensor:  # noqa: N802 - NumPy's and PyTorch's name
+    def T(self) -> Tensor:
         """All axes reversed (the transpose of a matrix)."""
         return _sh.permute(self, *reversed(range(self.data.ndim)))
 
     @property
-    def mT(self) -> Tensor:  # noqa: N802 - PyTorch's name
+    def mT(self) -> Tensor:
         """The last two axes swapped (batched matrix transpose)."""
         if self.data.ndim < 2:
-            raise ValueError(f"mT: needs at least 2 dimensions, got shape {cops.fmt_shape(self.shape)}")
+            raise ValueError(
+                f"mT: needs at least 2 dimensions, got shape {cops.fmt_shape(self.shape)}"
+            )
         return _sh.transpose(self, -2, -1)
 
     def squeeze(self, axis: Axis = None) -> Tensor:
@@ -613,15 +615,18 @@ class Cast(Function):
     __slots__ = ()
 
     def forward(self, x: Array, *, dtype: np.dtype[Any]) -> Array:
+        """Cast to ``dtype``."""
         return x.astype(dtype)
 
     def backward(self, grad: Array) -> Grads:
+        """Pass the gradient through."""
         return (grad,)
 
+
+_function_module._TENSOR.append(Tensor)
 
 from gradwise.autograd.ops import elementwise as _ew  # noqa: E402
 from gradwise.autograd.ops import inplace as _ip  # noqa: E402
 from gradwise.autograd.ops import linalg as _la  # noqa: E402
 from gradwise.autograd.ops import reduce as _rd  # noqa: E402
 from gradwise.autograd.ops import shape as _sh  # noqa: E402
-

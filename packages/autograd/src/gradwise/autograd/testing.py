@@ -20,7 +20,9 @@ def _outputs(result: Any) -> list[Tensor]:
         return [result]
     if isinstance(result, tuple | list) and all(isinstance(r, Tensor) for r in result):
         return list(result)
-    raise TypeError(f"gradcheck: fn must return a Tensor or a tuple of Tensors, got {type(result).__name__}")
+    raise TypeError(
+        f"gradcheck: fn must return a Tensor or a tuple of Tensors, got {type(result).__name__}"
+    )
 
 
 def gradcheck(
@@ -80,7 +82,7 @@ def gradcheck(
             bad = ~np.isclose(a, n, rtol=rtol, atol=atol, equal_nan=True)
             if bad.any():
                 err = np.where(bad, np.abs(a - n), -1.0)
-                j, e = np.unravel_index(int(np.argmax(err)), err.shape)
+                j, e = (int(v) for v in np.unravel_index(int(np.argmax(err)), err.shape))
                 raise GradcheckError(
                     f"gradcheck: wrong gradient for input {i}, element {e} (of output {k}, "
                     f"element {j}): analytical {a[j, e]!r}, numerical {n[j, e]!r} "

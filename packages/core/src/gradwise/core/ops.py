@@ -343,7 +343,9 @@ def sum_backward(grad: Array, shape: Shape, axis: Axis = None, keepdims: bool = 
     """dx = grad broadcast back to the input's shape (a read-only view for large shapes)."""
     grad = np.asarray(grad)
     if axis is None and grad.size == 1 and math.prod(shape) <= 65536:
-        return np.full(shape, grad.reshape(()), dtype=grad.dtype)
+        out = np.empty(shape, dtype=grad.dtype)
+        out.fill(grad.item())
+        return out
     axes = normalize_axes(len(shape), axis, "sum_backward")
     expected = _reduced_shape(shape, axes, keepdims)
     if grad.shape != expected:

@@ -15,6 +15,14 @@ from gradwise.core import ops as cops
 from gradwise.core.dtypes import Array
 from gradwise.core.random import default_generator
 
+
+def _broadcast_error(op: str, a: Array, b: Array) -> ValueError:
+    return ValueError(
+        f"{op}: shapes {cops.fmt_shape(a.shape)} and {cops.fmt_shape(b.shape)} do not "
+        "broadcast (NumPy rules: trailing axes must match or be 1)"
+    )
+
+
 # ---- arithmetic ------------------------------------------------------------------------
 
 
@@ -24,7 +32,10 @@ class Add(Function):
     __slots__ = ()
 
     def forward(self, a: Array, b: Array) -> Array:
-        return np.add(a, b)
+        try:
+            return np.add(a, b)
+        except ValueError:
+            raise _broadcast_error("add", a, b) from None
 
     def backward(self, grad: Array) -> Grads:
         return grad, grad
@@ -36,7 +47,10 @@ class Sub(Function):
     __slots__ = ()
 
     def forward(self, a: Array, b: Array) -> Array:
-        return np.subtract(a, b)
+        try:
+            return np.subtract(a, b)
+        except ValueError:
+            raise _broadcast_error("sub", a, b) from None
 
     def backward(self, grad: Array) -> Grads:
         return grad, np.negative(grad)
@@ -50,7 +64,10 @@ class Mul(Function):
 
     def forward(self, a: Array, b: Array) -> Array:
         self.s_a, self.s_b = a, b
-        return np.multiply(a, b)
+        try:
+            return np.multiply(a, b)
+        except ValueError:
+            raise _broadcast_error("mul", a, b) from None
 
     def backward(self, grad: Array) -> Grads:
         return np.multiply(grad, self.s_b), np.multiply(grad, self.s_a)
@@ -64,7 +81,10 @@ class Div(Function):
 
     def forward(self, a: Array, b: Array) -> Array:
         self.s_a, self.s_b = a, b
-        return np.divide(a, b)
+        try:
+            return np.divide(a, b)
+        except ValueError:
+            raise _broadcast_error("div", a, b) from None
 
     def backward(self, grad: Array) -> Grads:
         da = np.divide(grad, self.s_b)
@@ -106,14 +126,17 @@ class PowScalar(Function):
 
 
 class Pow(Function):
-    """z = a ** b;  da = grad * b * a ** (b - 1),  db = grad * z * log(a) (0 where a == 0, b >= 0)"""
+    """z = a ** b;  da = grad b a ** (b - 1),  db = grad z log(a) (0 where a == 0, b >= 0)"""
 
     __slots__ = ("s_a", "s_b", "s_z")
     saves = (0, 1, -1)
 
     def forward(self, a: Array, b: Array) -> Array:
         self.s_a, self.s_b = a, b
-        self.s_z = np.power(a, b)
+        try:
+            self.s_z = np.power(a, b)
+        except ValueError:
+            raise _broadcast_error("pow", a, b) from None
         return self.s_z
 
     def backward(self, grad: Array) -> Grads:
@@ -155,7 +178,7 @@ def neg(x: Tensor) -> Tensor:
     return Neg.apply(as_tensor(x, "neg"))
 
 
-def pow(x: Tensor | float, p: Tensor | float) -> Tensor:  # noqa: A001 - PyTorch's name
+def pow(x: Tensor | float, p: Tensor | float) -> Tensor:
     """x ** p, for a number or a tensor exponent (broadcasting)."""
     if isinstance(x, Tensor) and isinstance(p, int | float) and not isinstance(p, bool):
         return PowScalar.apply(x, p=float(p) if isinstance(p, float) else p)
@@ -266,12 +289,12 @@ def sqrt(x: Tensor) -> Tensor:
     return Sqrt.apply(as_float(x, "sqrt"))
 
 
-def abs(x: Tensor) -> Tensor:  # noqa: A001 - PyTorch's name
+def abs(x: Tensor) -> Tensor:
     """|x|; the gradient at 0 is 0."""
     return Abs.apply(as_tensor(x, "abs"))
 
 
-def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:
     """Limit x to [min, max] (either may be None); the gradient passes at the bounds."""
     if min is None and max is None:
         raise ValueError("clip: at least one of min and max must be given")
@@ -442,7 +465,10 @@ class Maximum(Function):
 
     def forward(self, a: Array, b: Array, *, take_max: bool) -> Array:
         self.s_a, self.s_b, self.take_max = a, b, take_max
-        return np.maximum(a, b) if take_max else np.minimum(a, b)
+        try:
+            return np.maximum(a, b) if take_max else np.minimum(a, b)
+        except ValueError:
+            raise _broadcast_error("maximum" if take_max else "minimum", a, b) from None
 
     def backward(self, grad: Array) -> Grads:
         a, b = self.s_a, self.s_b

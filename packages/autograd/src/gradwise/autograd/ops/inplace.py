@@ -30,23 +30,28 @@ _UFUNCS: dict[str, np.ufunc] = {
 class InplaceBinary(Function):
     """a <op>= b in place;  gradients as for the out-of-place op (from a's old value)"""
 
-    __slots__ = ("name", "s_a", "s_b")
+    __slots__ = ("op", "s_a", "s_b")
     saves = (1,)
 
-    def forward(self, a: Array, b: Array, *, name: str) -> Array:
-        self.name = name
+    def forward(self, a: Array, b: Array, *, op: str) -> Array:
+        self.op = op
         self.s_b = b
-        self.s_a = a.copy() if name in ("mul_", "div_") else None
-        _UFUNCS[name](a, b, out=a, casting="same_kind")
+        self.s_a = a.copy() if op in ("mul_", "div_") else None
+        _UFUNCS[op](a, b, out=a, casting="same_kind")
         return a
 
+    def name(self) -> str:
+        """``AddBackward``, ``MulBackward``, ...: the out-of-place op's name, as in PyTorch."""
+        return self.op[:-1].capitalize() + "Backward"
+
     def backward(self, grad: Array) -> Grads:
-        name, a, b = self.name, self.s_a, self.s_b
+        name, a, b = self.op, self.s_a, self.s_b
         if name == "add_":
             return grad, grad
         if name == "sub_":
             return grad, np.negative(grad)
-        assert a is not None and b is not None
+        assert a is not None
+        assert b is not None
         if name == "mul_":
             return grad * b, grad * a
         da = grad / b
@@ -123,20 +128,20 @@ def _finish(t: Tensor, result: Tensor) -> Tensor:
     if result.grad_fn is not None:
         t.grad_fn = result.grad_fn
         t._rg = True
-        t._acc = None
+        t._acc = None  # no longer a leaf
     return t
 
 
 def _operand(t: Tensor, other: Any, op: str) -> Tensor:
     o = as_tensor(other, op) if not isinstance(other, Tensor) else other
-    if o.data.dtype != t.data.dtype:
-        if not np.can_cast(o.data.dtype, t.data.dtype, casting="same_kind") and not (
-            o.data.ndim == 0 and o.data.dtype.kind in "biu" and t.data.dtype.kind == "f"
-        ):
-            raise TypeError(
-                f"{op}: the result of type {o.data.dtype} cannot be stored in a tensor of "
-                f"dtype {t.data.dtype}"
-            )
+    weak_int = o.data.ndim == 0 and o.data.dtype.kind in "biu" and t.data.dtype.kind == "f"
+    if o.data.dtype != t.data.dtype and not (
+        np.can_cast(o.data.dtype, t.data.dtype, casting="same_kind") or weak_int
+    ):
+        raise TypeError(
+            f"{op}: the result of type {o.data.dtype} cannot be stored in a tensor of "
+            f"dtype {t.data.dtype}"
+        )
     try:
         ok = np.broadcast_shapes(t.data.shape, o.data.shape) == t.data.shape
     except ValueError:
@@ -159,7 +164,7 @@ def inplace(t: Tensor, other: Any, name: str) -> Tensor:
         _UFUNCS[name](t.data, o.data, out=t.data, casting="unsafe")
         t.version_counter().value += 1
         return t
-    return _finish(t, InplaceBinary.apply(t, o, name=name))
+    return _finish(t, InplaceBinary.apply(t, o, op=name))
 
 
 def fill_(t: Tensor, value: float, op: str = "fill_") -> Tensor:

@@ -157,7 +157,7 @@ def _float_tensor(x: Tensor, op: str) -> Tensor:
     return t
 
 
-def sum(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def sum(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Sum over ``axis`` (all by default); ints and bools sum to int64."""
     return Sum.apply(as_tensor(x, "sum"), axis=axis, keepdims=keepdims)
 
@@ -167,12 +167,12 @@ def mean(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     return Mean.apply(_float_tensor(x, "mean"), axis=axis, keepdims=keepdims)
 
 
-def max(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def max(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Maximum over ``axis``; NaN propagates; empty raises ValueError."""
     return Extreme.apply(as_tensor(x, "max"), axis=axis, keepdims=keepdims, want_max=True)
 
 
-def min(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def min(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Minimum over ``axis``; NaN propagates; empty raises ValueError."""
     return Extreme.apply(as_tensor(x, "min"), axis=axis, keepdims=keepdims, want_max=False)
 

@@ -76,7 +76,8 @@ class GetItem(Function):
 
     def forward(self, x: Array, *, key: Any, advanced: bool) -> Array:
         self.shape, self.dtype, self.key, self.advanced = x.shape, x.dtype, key, advanced
-        return x[key]
+        out = x[key]
+        return out if isinstance(out, np.ndarray) else np.asarray(out)  # x[0] of 1-D: 0-d
 
     def backward(self, grad: Array) -> Grads:
         out = np.zeros(self.shape, dtype=grad.dtype)
@@ -98,8 +99,9 @@ class Cat(Function):
         return np.concatenate(xs, axis=axis)
 
     def backward(self, grad: Array) -> Grads:
-        cuts = np.cumsum(self.sizes)[:-1]
-        return tuple(np.split(grad, cuts, axis=self.axis))
+        cuts = [int(c) for c in np.cumsum(self.sizes)[:-1]]
+        parts: list[Array] = np.split(grad, cuts, axis=self.axis)
+        return tuple(parts)
 
 
 class Stack(Function):
@@ -293,7 +295,9 @@ def cat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     a = cops.normalize_axes(nd, axis, "cat")[0]
     for t in ts[1:]:
         if t.data.ndim != nd or any(
-            d != e for i, (d, e) in enumerate(zip(t.data.shape, ts[0].data.shape, strict=True)) if i != a
+            d != e
+            for i, (d, e) in enumerate(zip(t.data.shape, ts[0].data.shape, strict=True))
+            if i != a
         ):
             raise ValueError(
                 f"cat: shapes {', '.join(fmt(u.data.shape) for u in ts)} differ outside axis {a}"
