@@ -11,6 +11,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -68,8 +69,11 @@ def fmt_time(seconds: float) -> str:
     return f"{seconds * 1e3:.2f}ms"
 
 
-def try_import_torch() -> object | None:
-    """PyTorch if importable (optional for users), else None."""
+def try_import_torch() -> Any:
+    """PyTorch if importable (optional for users), else None.
+
+    Typed ``Any``: torch is optional and untyped here, and callers use its attributes.
+    """
     try:
         import torch
     except ImportError:

@@ -21,7 +21,7 @@ import tempfile
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numba
 import numpy as np
@@ -39,10 +39,15 @@ except ImportError:  # pragma: no cover - scipy is in the dev group
     _erf = None
 
 
-@numba.njit(parallel=True, cache=True)
-def _triad(a: Arr, b: Arr, c: Arr, s: float) -> None:
+def _triad_py(a: Arr, b: Arr, c: Arr, s: float) -> None:
     for i in numba.prange(a.size):
         a[i] = b[i] + s * c[i]
+
+
+# numba is untyped: state the compiled kernel's signature.
+_triad = cast(
+    Callable[[Arr, Arr, Arr, float], None], numba.njit(parallel=True, cache=True)(_triad_py)
+)
 
 
 def triad_bandwidth(rounds: int, pause: float) -> float:
@@ -364,7 +369,7 @@ def _cases() -> list[Case]:
 
 def _np_ce_backward(a: dict[str, Any]) -> Arr:
     x, t = a["x"], a["t"]
-    p = np.exp(x - a["lse32"][:, None])
+    p: Arr = np.exp(x - a["lse32"][:, None])
     p[np.arange(len(t)), t] -= 1
     p *= a["gl"][:, None].astype(np.float32)
     return p
@@ -381,17 +386,33 @@ def run_kernels(sizes: list[int], rounds: int, pause: float, bandwidth: float, t
     for case in _cases():
         for n in sizes:
             args = case.make(n, rng)
-            contenders: list[Fn] = [lambda c=case, a=args: c.gradwise(a)]
+
+            def gw_fn(c: Case = case, a: dict[str, Any] = args) -> object:
+                return c.gradwise(a)
+
+            contenders: list[Fn] = [gw_fn]
             numpy_fn = case.numpy
             if numpy_fn is not None:
-                contenders.append(lambda f=numpy_fn, a=args: f(a))
+
+                def np_fn(
+                    f: Callable[[dict[str, Any]], object] = numpy_fn, a: dict[str, Any] = args
+                ) -> object:
+                    return f(a)
+
+                contenders.append(np_fn)
             if torch is not None and case.torch is not None:
                 targs = {**args, "T": torch, "F": torch.nn.functional}
                 targs["tx"] = torch.from_numpy(args["x"])
                 targs["tg"] = torch.from_numpy(args["g"])
                 if "t" in args and args["t"].dtype == np.int64:
                     targs["tt"] = torch.from_numpy(args["t"])
-                contenders.append(lambda f=case.torch, a=targs: f(a))
+
+                def pt_fn(
+                    f: Callable[[dict[str, Any]], object] = case.torch, a: dict[str, Any] = targs
+                ) -> object:
+                    return f(a)
+
+                contenders.append(pt_fn)
             with np.errstate(all="ignore"):
                 times = interleaved(contenders, rounds=rounds, pause=pause)
             gw = times[0]
@@ -504,7 +525,7 @@ def main() -> None:
         f"gradwise.core kernels, float32, {gc.get_num_threads()} threads, "
         f"numpy {np.__version__}, numba {numba.__version__}"
         + (f", torch {torch.__version__}" if torch is not None else ", torch not installed")
-    )  # type: ignore[attr-defined]
+    )
     report = gc.warmup(dtypes=("float32",))
     print(
         f"warmup: {report.seconds:.2f} s (compiled {report.compiled_seconds():.2f} s, "

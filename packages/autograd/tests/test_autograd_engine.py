@@ -5,12 +5,15 @@ from __future__ import annotations
 import gc
 import threading
 import weakref
+from typing import Any
 
 import numpy as np
 import pytest
 
 import gradwise.autograd as ag
 from gradwise.autograd import Tensor
+
+Arr = np.ndarray[Any, Any]
 
 
 def test_readme_example() -> None:
@@ -37,10 +40,10 @@ def test_diamond_runs_each_node_once() -> None:
     class Spy(ag.Function):
         __slots__ = ()
 
-        def forward(self, x: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
+        def forward(self, x: Arr) -> Arr:
             return x * 2
 
-        def backward(self, grad: np.ndarray) -> tuple[np.ndarray]:  # type: ignore[type-arg]
+        def backward(self, grad: Arr) -> tuple[Arr]:
             calls.append(1)
             return (grad * 2,)
 
@@ -98,7 +101,9 @@ def test_backward_errors() -> None:
     x = ag.tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(RuntimeError, match=r"one-element outputs.*shape \(2,\)"):
         (x * 2).backward()
-    with pytest.raises(RuntimeError, match=r"gradient has shape \(3,\) but the output has shape \(2,\)"):
+    with pytest.raises(
+        RuntimeError, match=r"gradient has shape \(3,\) but the output has shape \(2,\)"
+    ):
         (x * 2).backward(np.ones(3))
     with pytest.raises(RuntimeError, match="does not require grad"):
         ag.tensor([1.0]).sum().backward()
@@ -121,7 +126,9 @@ def test_non_leaf_grad_stays_none_and_is_leaf() -> None:
 
 
 def test_integer_tensors_cannot_require_grad() -> None:
-    with pytest.raises(RuntimeError, match="only float tensors can require gradients, got dtype int64"):
+    with pytest.raises(
+        RuntimeError, match="only float tensors can require gradients, got dtype int64"
+    ):
         ag.tensor([1, 2], requires_grad=True)
     t = ag.tensor([1, 2])
     with pytest.raises(RuntimeError, match="only float tensors"):
@@ -153,7 +160,9 @@ def test_grad_assignment() -> None:
 
 def test_inplace_on_leaf_requiring_grad_raises() -> None:
     w = ag.tensor([1.0, 2.0], requires_grad=True)
-    with pytest.raises(RuntimeError, match="leaf tensor that requires grad cannot be modified in place"):
+    with pytest.raises(
+        RuntimeError, match="leaf tensor that requires grad cannot be modified in place"
+    ):
         w += 1
     with ag.no_grad():
         w -= 1
@@ -166,7 +175,9 @@ def test_inplace_change_of_saved_tensor_raises_at_backward() -> None:
     z = y.exp()  # saves its output
     z2 = (y * y).sum()  # saves y
     y.add_(1.0)
-    with pytest.raises(RuntimeError, match="MulBackward: a tensor this op saved for backward was modified"):
+    with pytest.raises(
+        RuntimeError, match="MulBackward: a tensor this op saved for backward was modified"
+    ):
         z2.backward()
     assert z is not None
 
@@ -220,7 +231,7 @@ def test_graph_is_freed_by_reference_counting_alone() -> None:
         x = ag.tensor(np.ones(10), requires_grad=True)
         y = (x * 2).exp()
         z = y.sum()
-        node_ref = weakref.ref(z.grad_fn)  # type: ignore[arg-type]
+        node_ref = weakref.ref(z.grad_fn)
         y_ref = weakref.ref(y)
         del y
         assert y_ref() is None  # an intermediate dies when its last reference goes

@@ -1,0 +1,87 @@
+"""Per-op Python overhead of gradwise.autograd, beside raw NumPy and PyTorch (if importable).
+
+Measures, on 1- and 100-element float32 tensors that require grad:
+- a forward ``a + b`` (goal: at most 2 us),
+- ``(a * b).sum().backward()`` (goal: at most 10 us),
+with contenders interleaved and medians of several rounds.
+
+    python benchmarks/overhead.py
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from benchlib import interleaved, try_import_torch
+
+import gradwise.autograd as ag
+
+
+def _cases(n: int, torch: Any) -> list[tuple[str, dict[str, Callable[[], object]]]]:
+    rng = np.random.default_rng(0)
+    na = rng.standard_normal(n).astype(np.float32)
+    nb = rng.standard_normal(n).astype(np.float32)
+    a = ag.tensor(na, requires_grad=True)
+    b = ag.tensor(nb, requires_grad=True)
+
+    def np_backward() -> object:
+        # the same work by hand: forward product and sum, backward gradients
+        s = (na * nb).sum()
+        ga = np.ones_like(na) * nb
+        gb = np.ones_like(nb) * na
+        return s, ga, gb
+
+    add: dict[str, Callable[[], object]] = {
+        "gradwise": lambda: a + b,
+        "numpy": lambda: na + nb,
+    }
+    bwd: dict[str, Callable[[], object]] = {
+        "gradwise": lambda: (a * b).sum().backward(),
+        "numpy": np_backward,
+    }
+    if torch is not None:
+        ta = torch.tensor(na, requires_grad=True)
+        tb = torch.tensor(nb, requires_grad=True)
+        add["torch"] = lambda: ta + tb
+        bwd["torch"] = lambda: (ta * tb).sum().backward()
+    return [(f"a + b, n={n}", add), (f"(a*b).sum().backward(), n={n}", bwd)]
+
+
+GOALS = {"a + b": 2e-6, "(a*b).sum().backward()": 10e-6}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--pause", type=float, default=0.25)
+    parser.add_argument("--no-torch", action="store_true")
+    args = parser.parse_args()
+    torch = None if args.no_torch else try_import_torch()
+    if torch is not None:
+        torch.set_num_threads(2)
+    names = ["gradwise", "numpy"] + (["torch"] if torch is not None else [])
+    head = (
+        f"{'case':34}"
+        + "".join(f" {n + ' med':>13} {'min':>8}" for n in names)
+        + f" {'goal':>7} {'met':>4}"
+    )
+    print(head)
+    print("-" * len(head))
+    for n in (1, 100):
+        for label, fns in _cases(n, torch):
+            times = interleaved(
+                list(fns.values()), rounds=args.rounds, pause=args.pause, block_seconds=0.05
+            )
+            row = f"{label:34}"
+            for t in times:
+                row += f" {t.median * 1e6:11.2f}us {t.minimum * 1e6:6.2f}us"
+            goal = GOALS[label.split(",")[0]]
+            row += f" {goal * 1e6:5.0f}us {'yes' if times[0].median <= goal else 'no':>4}"
+            print(row, flush=True)
+
+
+if __name__ == "__main__":
+    main()
