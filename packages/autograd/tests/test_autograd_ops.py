@@ -366,3 +366,45 @@ def test_sum_over_any_axes_property(shape: Shape, data: st.DataObject) -> None:
     y.sum().backward()
     assert x.grad is not None
     np.testing.assert_allclose(x.grad.numpy(), np.ones(shape))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    ("name", "fn", "ref"),
+    [
+        ("sum", lambda x: x.sum((0, -1)), lambda a: a.sum(axis=(0, -1))),
+        ("mean", lambda x: x.mean(-1, keepdims=True), lambda a: a.mean(axis=-1, keepdims=True)),
+        ("max", lambda x: x.max(1), lambda a: a.max(axis=1)),
+        ("min", lambda x: x.min(), lambda a: a.min()),
+        ("var", lambda x: x.var(0, ddof=1), lambda a: a.var(axis=0, ddof=1)),
+        ("std", lambda x: x.std(), lambda a: a.std()),
+        ("softmax", lambda x: x.softmax(1), lambda a: np.exp(a) / np.exp(a).sum(1, keepdims=True)),
+        ("logsumexp", lambda x: x.logsumexp(-1), lambda a: np.log(np.exp(a).sum(-1))),
+        ("matmul", lambda x: x @ x.mT, lambda a: a @ a.swapaxes(-1, -2)),
+        ("getitem", lambda x: x[:, 1, ::2], lambda a: a[:, 1, ::2]),
+        ("cat", lambda x: ag.cat([x, x], 2), lambda a: np.concatenate([a, a], 2)),
+    ],
+)
+def test_forward_values_keep_dtype(name: str, fn: Any, ref: Any, dtype: type, rng: np.random.Generator) -> None:
+    x = ag.tensor(rng.standard_normal((2, 3, 4)).astype(dtype), requires_grad=True)
+    y = fn(x)
+    assert y.dtype == dtype
+    tol = 2e-6 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y.numpy(), ref(x.numpy().astype(np.float64)), rtol=tol, atol=tol)
+    y.sum().backward()
+    assert x.grad is not None
+    assert x.grad.dtype == dtype
+
+
+@pytest.mark.parametrize("scalar", [2, 0.5, np.float64(1.5), np.float32(3.0), np.array(2.0)], ids=repr)
+def test_gradcheck_with_python_and_numpy_scalars(scalar: Any, rng: np.random.Generator) -> None:
+    (x,) = _inputs([(3, 2)], rng, positive=True)
+    for fn in (
+        lambda t: t * scalar,
+        lambda t: scalar - t,
+        lambda t: t / scalar,
+        lambda t: scalar / t,
+        lambda t: t**scalar,
+        lambda t: ag.maximum(t, scalar),
+    ):
+        assert gradcheck(fn, (x,))

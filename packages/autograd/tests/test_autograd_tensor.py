@@ -153,3 +153,28 @@ def test_where_gives_exact_zero_to_the_unselected_branch() -> None:
 def test_leaky_relu_and_sqrt_follow_pytorch() -> None:
     assert _grad(lambda x: ag.leaky_relu(x, 0.1), [0.0, -1.0]) == pytest.approx([0.1, 0.1])
     assert _grad(ag.sqrt, [4.0]) == [0.25]
+
+
+def test_power_rules_at_zero_follow_pytorch() -> None:
+    assert _grad(lambda x: x**0, [0.0, 2.0]) == [0.0, 0.0]
+    a = ag.tensor([0.0, 2.0], requires_grad=True, dtype="float64")
+    b = ag.tensor([2.0, 3.0], requires_grad=True, dtype="float64")
+    (a**b).sum().backward()
+    assert b.grad is not None and a.grad is not None
+    assert b.grad.numpy()[0] == 0.0  # d/db of a**b at a = 0, b >= 0
+    assert b.grad.numpy()[1] == pytest.approx(8 * np.log(2))
+    assert a.grad.numpy().tolist() == [0.0, 12.0]
+
+
+def test_sqrt_at_zero_is_inf() -> None:
+    assert _grad(ag.sqrt, [0.0]) == [np.inf]
+
+
+def test_indexing_one_element_gives_a_0d_tensor() -> None:
+    x = ag.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x[1]
+    assert isinstance(y.data, np.ndarray)
+    assert y.shape == ()
+    y.backward()
+    assert x.grad is not None
+    assert x.grad.numpy().tolist() == [0.0, 1.0, 0.0]
