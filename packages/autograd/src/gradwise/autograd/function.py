@@ -15,6 +15,8 @@ topological sort, runs each node once, sums gradients back to each input's shape
 from __future__ import annotations
 
 import weakref
+from heapq import heappop, heappush
+from itertools import count
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -43,11 +45,13 @@ class Version:
 class Node:
     """Anything in the graph: an op's backward node or a leaf's ``AccumulateGrad``."""
 
-    __slots__ = ("__weakref__", "dtypes", "inputs", "shapes")
+    __slots__ = ("__weakref__", "dtypes", "inputs", "seq", "shapes")
     is_accumulator: ClassVar[bool] = False
 
     inputs: tuple[Node | None, ...]
     shapes: tuple[Shape, ...]
+    seq: int
+    """Creation order: a node is always created after the nodes of its inputs."""
     dtypes: tuple[np.dtype[Any], ...]
 
     def name(self) -> str:
@@ -75,6 +79,7 @@ class AccumulateGrad(Node):
 
     def __init__(self, variable: Tensor) -> None:
         self._variable = weakref.ref(variable)
+        self.seq = next(SEQUENCE)
         self.inputs = ()
         self.shapes = ()
         self.dtypes = ()
@@ -207,14 +212,19 @@ class Function(Node):
                 node.inputs = tuple([t.grad_fn or t._acc for t in inputs])
                 node.shapes = tuple([t.data.shape for t in inputs])
                 node.dtypes = tuple([t.data.dtype for t in inputs])
+            node.seq = next(SEQUENCE)
             result.grad_fn = node
             result._rg = True
             if cls.view:
                 _link_view(result, inputs[0])
-            if cls.saves:
+            saves = cls.saves
+            if saves:
                 versions = []
-                for i in cls.saves:
-                    counter = (result if i < 0 else inputs[i]).version_counter()
+                for i in saves:
+                    t = result if i < 0 else inputs[i]
+                    counter = t._version
+                    if counter is None:
+                        counter = t._version = Version()
                     versions.append((counter, counter.value))
                 node._saved_versions = tuple(versions)
             else:
@@ -228,6 +238,7 @@ class Function(Node):
 
 
 _new = object.__new__
+SEQUENCE = count()  # next() on itertools.count is atomic under the GIL
 _STATE = grad_mode.STATE
 _TENSOR: list[type[Tensor]] = []  # filled by tensor.py (which imports this module)
 
@@ -244,40 +255,33 @@ def run_backward(
 ) -> dict[Node, Array]:
     """Propagate ``grads`` from ``roots`` through the graph.
 
+    Every node has a sequence number from its creation, and is always created after the
+    nodes of its inputs; so running pending nodes in decreasing sequence order (a heap)
+    is a topological order, and a node runs once, after all its gradients arrived.
+
     With ``op == "backward"`` leaves' gradients are accumulated into their ``.grad``;
     otherwise they are returned by node, untouched (for ``grad()``).
     """
-    deps: dict[Node, int] = {}
     pending: dict[Node, Array] = {}
-    stack: list[Node] = []
+    heap: list[tuple[int, Node]] = []
     for root, g in zip(roots, grads, strict=True):
-        node = root._edge()
+        node = root.grad_fn or root._acc
         if node is None:
             raise RuntimeError(
                 f"{op}: an output does not require grad and has no grad_fn; was it computed "
                 "under no_grad() or only from tensors that do not require grad?"
             )
         prev = pending.get(node)
-        pending[node] = g if prev is None else prev + g
-        if node not in deps:
-            deps[node] = 0
-            stack.append(node)
-    # count, for each node, the edges reaching it from above (iterative DFS, no recursion)
-    while stack:
-        for child in stack.pop().inputs:
-            if child is not None:
-                c = deps.get(child)
-                if c is None:
-                    deps[child] = 1
-                    stack.append(child)
-                else:
-                    deps[child] = c + 1
-    ready = [n for n in pending if deps[n] == 0]
+        if prev is None:
+            pending[node] = g
+            heappush(heap, (-node.seq, node))
+        else:
+            pending[node] = prev + g
     keep = set(map(id, grads))  # arrays the caller may still hold: copy, never keep
     leaf_grads: dict[Node, Array] = {}
     accumulate = op == "backward"
-    while ready:
-        node = ready.pop()
+    while heap:
+        node = heappop(heap)[1]
         grad = pending.pop(node)
         if node.is_accumulator:
             if accumulate:
@@ -287,13 +291,14 @@ def run_backward(
                 leaf_grads[node] = grad
             continue
         fn: Function = node  # type: ignore[assignment]
-        if fn._saved_versions is None:
+        saved = fn._saved_versions
+        if saved is None:
             raise RuntimeError(
                 f"{op}: trying to backward through the graph a second time ({fn.name()}); "
                 "its saved arrays were freed after the first backward. Pass "
                 "retain_graph=True to the first backward() if you need to call it twice."
             )
-        if fn._saved_versions:
+        if saved:
             fn.check_versions()
         input_grads = fn.backward(grad)
         if not retain_graph:
@@ -304,35 +309,17 @@ def run_backward(
             if child is None:
                 continue
             ig = input_grads[i]
-            if ig is not None:
-                if ig.shape != fn.shapes[i]:
-                    ig = cops.unbroadcast(ig, fn.shapes[i])
-                dt = fn.dtypes[i]
-                if ig.dtype is not dt and ig.dtype != dt:
-                    ig = ig.astype(dt)
-                prev = pending.get(child)
-                pending[child] = ig if prev is None else prev + ig
-            c = deps[child] - 1
-            deps[child] = c
-            if c == 0:
-                if child in pending:
-                    ready.append(child)
-                else:
-                    _skip(child, deps, ready, pending)
-    return leaf_grads
-
-
-def _skip(node: Node, deps: dict[Node, int], ready: list[Node], pending: dict[Node, Array]) -> None:
-    """A node all of whose incoming gradients were None: release its children's counts."""
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        for child in n.inputs:
-            if child is None:
+            if ig is None:
                 continue
-            deps[child] -= 1
-            if deps[child] == 0:
-                if child in pending:
-                    ready.append(child)
-                else:
-                    stack.append(child)
+            if ig.shape != fn.shapes[i]:
+                ig = cops.unbroadcast(ig, fn.shapes[i])
+            dt = fn.dtypes[i]
+            if ig.dtype is not dt and ig.dtype != dt:
+                ig = ig.astype(dt)
+            prev = pending.get(child)
+            if prev is None:
+                pending[child] = ig
+                heappush(heap, (-child.seq, child))
+            else:
+                pending[child] = prev + ig
+    return leaf_grads

@@ -242,9 +242,7 @@ class Tensor:
         ``gradient`` is required unless the tensor has one element. The graph's saved
         arrays are freed afterwards unless ``retain_graph=True``.
         """
-        from gradwise.autograd.engine import backward
-
-        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
+        _engine.backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
 
     # ---- operators ---------------------------------------------------------------------
 
@@ -383,7 +381,7 @@ class Tensor:
 
     def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         """Sum over ``axis`` (all axes by default)."""
-        return _rd.sum(self, axis, keepdims)
+        return _rd.Sum.apply(self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         """Mean over ``axis``; the mean of nothing is NaN."""
@@ -625,6 +623,7 @@ class Cast(Function):
 
 _function_module._TENSOR.append(Tensor)
 
+from gradwise.autograd import engine as _engine  # noqa: E402
 from gradwise.autograd.ops import elementwise as _ew  # noqa: E402
 from gradwise.autograd.ops import inplace as _ip  # noqa: E402
 from gradwise.autograd.ops import linalg as _la  # noqa: E402

@@ -23,6 +23,9 @@ from gradwise.core.dtypes import Array, Axis, Shape, contiguous
 # validation helpers
 
 
+_add_reduce = np.add.reduce
+
+
 def fmt_shape(shape: Shape) -> str:
     """Shapes in messages look like ``(3, 4)``; a 1-D shape is ``(3,)``."""
     return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
@@ -328,7 +331,7 @@ def _reduce_input(x: object, op: str) -> Array:
 def sum(x: Array, axis: Axis = None, keepdims: bool = False) -> Array:
     """y = x.sum(axis) accumulated in float64 (ints and bools sum to int64); sum of nothing is 0."""
     if axis is None and type(x) is np.ndarray and x.dtype.kind == "f" and x.size <= 32767:
-        return np.asarray(x.sum(keepdims=keepdims))  # the common small case, checks elided
+        return np.asarray(_add_reduce(x, None, None, None, keepdims))  # small: checks elided
     x = _reduce_input(x, "sum")
     axes = normalize_axes(x.ndim, axis, "sum")
     if x.dtype.kind != "f":
@@ -342,10 +345,14 @@ def sum(x: Array, axis: Axis = None, keepdims: bool = False) -> Array:
 def sum_backward(grad: Array, shape: Shape, axis: Axis = None, keepdims: bool = False) -> Array:
     """dx = grad broadcast back to the input's shape (a read-only view for large shapes)."""
     grad = np.asarray(grad)
-    if axis is None and grad.size == 1 and math.prod(shape) <= 65536:
-        out = np.empty(shape, dtype=grad.dtype)
-        out.fill(grad.item())
-        return out
+    if axis is None and grad.size == 1:
+        n = 1
+        for d in shape:
+            n *= d
+        if n <= 65536:
+            out = np.empty(shape, dtype=grad.dtype)
+            out.fill(grad.item())
+            return out
     axes = normalize_axes(len(shape), axis, "sum_backward")
     expected = _reduced_shape(shape, axes, keepdims)
     if grad.shape != expected:
