@@ -42,17 +42,29 @@ def interleaved(
     rounds: int = 5,
     pause: float = 0.25,
     block_seconds: float = 0.02,
+    setups: Sequence[Callable[[], object]] | None = None,
 ) -> list[Timing]:
-    """Time each contender in ``rounds`` rounds, rotating their order, pausing between blocks."""
-    for fn in contenders:  # warm-up: first calls compile kernels or fault in pages
+    """Time each contender in ``rounds`` rounds, rotating their order, pausing between blocks.
+
+    ``setups[i]``, if given, runs (untimed) before each block of contender ``i``.
+    """
+    for i, fn in enumerate(contenders):  # warm-up: first calls compile kernels or fault pages
+        if setups is not None:
+            setups[i]()
         fn()
-    counts = [calls_per_block(fn, block_seconds) for fn in contenders]
+    counts = []
+    for i, fn in enumerate(contenders):
+        if setups is not None:
+            setups[i]()
+        counts.append(calls_per_block(fn, block_seconds))
     samples: list[list[float]] = [[] for _ in contenders]
     n = len(contenders)
     for r in range(rounds):
         for j in range(n):
             i = (j + r) % n
             fn, k = contenders[i], counts[i]
+            if setups is not None:
+                setups[i]()
             if pause:
                 time.sleep(pause)
             start = time.perf_counter()

@@ -10,6 +10,7 @@ every larger size too: the values written into ``gradwise/core/_kernels/*.py``.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -67,12 +68,19 @@ def _ops(n: int, rng: np.random.Generator) -> dict[str, Callable[[], object]]:
     }
 
 
-def _run(variant: str, fn: Callable[[], object]) -> Callable[[], object]:
-    def call() -> object:
-        with _jit.forced_variant(variant):
-            return fn()
+def _force(variant: str) -> Callable[[], object]:
+    """Make every kernel run ``variant`` (between timed blocks, not inside them)."""
 
-    return call
+    def switch() -> None:
+        for k in _jit.REGISTRY.values():
+            k.min_size = 0 if variant == "parallel" else sys.maxsize
+
+    return switch
+
+
+def _restore() -> None:
+    for k in _jit.REGISTRY.values():
+        k.min_size = k.parallel_min
 
 
 def main() -> None:
@@ -83,9 +91,14 @@ def main() -> None:
     for n in sizes:
         for name, fn in _ops(n, rng).items():
             serial, parallel = interleaved(
-                [_run("serial", fn), _run("parallel", fn)], rounds=5, pause=0.02, block_seconds=0.01
+                [fn, fn],
+                setups=[_force("serial"), _force("parallel")],
+                rounds=5,
+                pause=0.02,
+                block_seconds=0.01,
             )
             table.setdefault(name, []).append((n, serial.median, parallel.median))
+    _restore()
     print(f"{gc.get_num_threads()} threads; serial / parallel medians, float32\n")
     print(f"{'op':30} {'threshold':>10}   " + " ".join(f"{n:>9}" for n in sizes))
     for name, rows in table.items():

@@ -385,7 +385,9 @@ def test_sum_over_any_axes_property(shape: Shape, data: st.DataObject) -> None:
         ("cat", lambda x: ag.cat([x, x], 2), lambda a: np.concatenate([a, a], 2)),
     ],
 )
-def test_forward_values_keep_dtype(name: str, fn: Any, ref: Any, dtype: type, rng: np.random.Generator) -> None:
+def test_forward_values_keep_dtype(
+    name: str, fn: Any, ref: Any, dtype: type, rng: np.random.Generator
+) -> None:
     x = ag.tensor(rng.standard_normal((2, 3, 4)).astype(dtype), requires_grad=True)
     y = fn(x)
     assert y.dtype == dtype
@@ -396,7 +398,9 @@ def test_forward_values_keep_dtype(name: str, fn: Any, ref: Any, dtype: type, rn
     assert x.grad.dtype == dtype
 
 
-@pytest.mark.parametrize("scalar", [2, 0.5, np.float64(1.5), np.float32(3.0), np.array(2.0)], ids=repr)
+@pytest.mark.parametrize(
+    "scalar", [2, 0.5, np.float64(1.5), np.float32(3.0), np.array(2.0)], ids=repr
+)
 def test_gradcheck_with_python_and_numpy_scalars(scalar: Any, rng: np.random.Generator) -> None:
     (x,) = _inputs([(3, 2)], rng, positive=True)
     for fn in (

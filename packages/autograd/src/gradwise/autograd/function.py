@@ -15,9 +15,9 @@ topological sort, runs each node once, sums gradients back to each input's shape
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 from heapq import heappop, heappush
 from itertools import count
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -280,15 +280,32 @@ def run_backward(
     keep = set(map(id, grads))  # arrays the caller may still hold: copy, never keep
     leaf_grads: dict[Node, Array] = {}
     accumulate = op == "backward"
+    wrap = _TENSOR[0]._wrap
     while heap:
         node = heappop(heap)[1]
         grad = pending.pop(node)
         if node.is_accumulator:
-            if accumulate:
-                node.accumulate(grad, id(grad) not in keep)  # type: ignore[attr-defined]
+            if not accumulate:
+                leaf_grads[node] = grad
+                continue
+            # AccumulateGrad.accumulate, inlined: this runs once per leaf per backward
+            leaf = node._variable()  # type: ignore[attr-defined]
+            if leaf is None:
+                continue
+            dtype = leaf.data.dtype
+            owned = id(grad) not in keep
+            if grad.dtype is not dtype and grad.dtype != dtype:
+                grad = grad.astype(dtype)
+                owned = True
+            current = leaf._grad
+            if current is None:
+                flags = grad.flags
+                if not (owned and flags.writeable and flags.c_contiguous):
+                    grad = np.array(grad, copy=True, order="C")
+                leaf._grad = wrap(grad)
                 keep.add(id(grad))
             else:
-                leaf_grads[node] = grad
+                np.add(current.data, grad, out=current.data)
             continue
         fn: Function = node  # type: ignore[assignment]
         saved = fn._saved_versions
@@ -298,8 +315,9 @@ def run_backward(
                 "its saved arrays were freed after the first backward. Pass "
                 "retain_graph=True to the first backward() if you need to call it twice."
             )
-        if saved:
-            fn.check_versions()
+        for counter, value in saved:
+            if counter.value != value:
+                fn.check_versions()
         input_grads = fn.backward(grad)
         if not retain_graph:
             fn.release()

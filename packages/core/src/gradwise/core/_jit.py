@@ -9,6 +9,7 @@ be trained from several Python threads at once whatever Numba threading layer is
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import types
@@ -107,15 +108,32 @@ class CompileRecord:
 
 
 class Kernel(Generic[F]):
-    """A loop written once; compiled lazily as a serial and a parallel variant."""
+    """A loop written once; compiled lazily as a serial and a parallel variant.
+
+    ``pick(size)`` is on every op's hot path, so it is two attribute reads: ``min_size``
+    and one of ``serial_fn`` / ``parallel_fn``, which start as stubs that compile the
+    variant on first call and put the compiled function in their place.
+    """
 
     def __init__(self, fn: F, parallel_min: int) -> None:
         self.name = fn.__name__
         self.py_func = fn
         self.parallel_min = parallel_min
+        override = _config.PARALLEL_MIN_SIZE_OVERRIDE
+        self.min_size = parallel_min if override is None else override
         self._serial: Any = None
         self._parallel: Any = None
         self._launch: Any = None
+        self.serial_fn: Callable[..., Any] = self._compile_serial
+        self.parallel_fn: Callable[..., Any] = self._compile_parallel
+
+    def _compile_serial(self, *args: Any) -> Any:
+        self.serial_fn = self.serial
+        return self.serial_fn(*args)
+
+    def _compile_parallel(self, *args: Any) -> Any:
+        self.parallel_fn = self.parallel
+        return self.parallel_fn(*args)
 
     @property
     def serial(self) -> F:
@@ -141,12 +159,7 @@ class Kernel(Generic[F]):
 
     def threshold(self) -> int:
         """Element count from which the parallel variant runs."""
-        override = _config.PARALLEL_MIN_SIZE_OVERRIDE
-        return self.parallel_min if override is None else override
-
-    def forced(self, variant: str) -> F:
-        """The named variant ("serial" or "parallel"), whatever the size."""
-        return self.serial if variant == "serial" else self.parallel
+        return self.min_size
 
     def pick(self, size: int) -> F:
         """The parallel variant for ``size >= threshold``, else the serial one.
@@ -154,27 +167,24 @@ class Kernel(Generic[F]):
         The choice depends on the size alone, never on the thread count, so a result is
         bit-identical whether the parallel loop runs on one thread or several.
         """
-        if _RECORDING.force is not None:
-            if _RECORDING.recording:
-                return self._recorded(_RECORDING.force)
-            return self.forced(_RECORDING.force)
-        if size >= self.threshold():
-            return self.parallel
-        return self.serial
+        if size >= self.min_size:
+            return cast(F, self.parallel_fn)
+        return cast(F, self.serial_fn)
 
-    def _recorded(self, variant: str) -> F:
-        """Warm-up mode: run ``variant`` and log each new specialisation's first call."""
+    def recording(self, variant: str) -> Callable[..., Any]:
+        """Warm-up mode: a stand-in that runs ``variant`` and logs each new
+        specialisation's first call in ``RECORDS``.
+        """
 
         def run(*args: Any) -> Any:
             key = (self.name, variant, tuple(_describe(a) for a in args))
             if key in _RECORDING.seen:
-                fn = self.serial if variant == "serial" else self.parallel
-                return fn(*args)
+                return (self.serial if variant == "serial" else self.parallel)(*args)
             _RECORDING.seen.add(key)
             _RECORDING.records.append(self.first_call(variant, *args))
             return None
 
-        return cast(F, run)
+        return run
 
     def first_call(self, variant: str, *args: Any) -> CompileRecord:
         """Call one variant and report how long the call took and where its code came from."""
@@ -210,10 +220,8 @@ def _describe(arg: Any) -> str:
 
 
 class _Recording:
-    """Set by :func:`gradwise.core.warmup` to force a variant and log first calls."""
+    """Warm-up bookkeeping: specialisations seen and their first-call records."""
 
-    force: str | None = None
-    recording: bool = False
     seen: set[tuple[str, str, tuple[str, ...]]] = set()  # noqa: RUF012
     records: list[CompileRecord] = []  # noqa: RUF012
 
@@ -224,16 +232,27 @@ REGISTRY: dict[str, Kernel[Any]] = {}
 
 
 @contextmanager
-def forced_variant(variant: str) -> Iterator[None]:
-    """Benchmarks only: make every kernel run ``variant`` ("serial" or "parallel")."""
+def forced_variant(variant: str, record: bool = False) -> Iterator[None]:
+    """Benchmarks and warm-up only: make every kernel run ``variant`` ("serial" or
+    "parallel") whatever the size; with ``record``, log first calls (see warmup()).
+
+    Not thread-safe: it swaps attributes of the shared kernels while it is active.
+    """
     if variant not in ("serial", "parallel"):
         raise ValueError(f"forced_variant: expected 'serial' or 'parallel', got {variant!r}")
-    previous = _RECORDING.force
-    _RECORDING.force = variant
+    saved = {k: (k.min_size, k.serial_fn, k.parallel_fn) for k in REGISTRY.values()}
     try:
+        for k in REGISTRY.values():
+            k.min_size = 0 if variant == "parallel" else sys.maxsize
+            if record:
+                k.serial_fn = k.recording("serial")
+                k.parallel_fn = k.recording("parallel")
         yield
     finally:
-        _RECORDING.force = previous
+        for k, (min_size, serial_fn, parallel_fn) in saved.items():
+            k.min_size = min_size
+            if record:  # put back what was there (a stub recompiles nothing: cached)
+                k.serial_fn, k.parallel_fn = serial_fn, parallel_fn
 
 
 def kernel(parallel_min: int) -> Callable[[F], Kernel[F]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -23,7 +24,7 @@ from gradwise.core.dtypes import Array, Axis, Shape, contiguous
 # validation helpers
 
 
-_add_reduce = np.add.reduce
+_add_reduce: Callable[..., Array] = np.add.reduce
 
 
 def fmt_shape(shape: Shape) -> str:
@@ -331,7 +332,7 @@ def _reduce_input(x: object, op: str) -> Array:
 def sum(x: Array, axis: Axis = None, keepdims: bool = False) -> Array:
     """y = x.sum(axis) accumulated in float64 (ints and bools sum to int64); sum of nothing is 0."""
     if axis is None and type(x) is np.ndarray and x.dtype.kind == "f" and x.size <= 32767:
-        return np.asarray(_add_reduce(x, None, None, None, keepdims))  # small: checks elided
+        return np.asarray(_add_reduce(x, None, None, None, keepdims))  # small: skip checks
     x = _reduce_input(x, "sum")
     axes = normalize_axes(x.ndim, axis, "sum")
     if x.dtype.kind != "f":

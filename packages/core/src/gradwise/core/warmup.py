@@ -114,15 +114,10 @@ def warmup(
         rec = _jit._RECORDING
         rec.records = []
         rec.seen = set()
-        rec.recording = True
-        try:
-            for variant in variants:
-                rec.force = variant
+        for variant in variants:
+            with _jit.forced_variant(variant, record=True):
                 for dtype in dtypes:
                     _exercise(np.dtype(dtype))
-        finally:
-            rec.force = None
-            rec.recording = False
         report.records = list(rec.records)
         report.cache_enabled = _jit.cache_enabled()
     report.seconds = time.perf_counter() - start
