@@ -274,10 +274,12 @@ def run_backward(
         prev = pending.get(node)
         if prev is None:
             pending[node] = g
-            heappush(heap, (-node.seq, node))
+            heap.append((-node.seq, node))
         else:
             pending[node] = prev + g
-    keep = set(map(id, grads))  # arrays the caller may still hold: copy, never keep
+    if len(heap) > 1:
+        heap.sort()
+    keep = {id(g) for g in grads}  # arrays the caller may still hold: copy, never keep
     leaf_grads: dict[Node, Array] = {}
     accumulate = op == "backward"
     wrap = _TENSOR[0]._wrap

@@ -39,6 +39,9 @@ CACHE: bool = _env_flag("GRADWISE_NUMBA_CACHE", True)
 # runs the same code, so results stay deterministic.
 FASTMATH: frozenset[str] = frozenset({"nsz", "arcp", "contract", "reassoc"})
 
+# For kernels whose arithmetic must keep its order (the range reduction in vexp).
+FASTMATH_EXACT: frozenset[str] = frozenset({"nsz", "arcp", "contract"})
+
 PARALLEL_MIN_SIZE_OVERRIDE: int | None = _env_int("GRADWISE_PARALLEL_MIN_SIZE")
 
 JIT_DISABLED: bool = bool(numba.config.DISABLE_JIT)

@@ -55,7 +55,7 @@ def _renamed(fn: Callable[..., Any], suffix: str) -> Callable[..., Any]:
     return copy
 
 
-def _njit(fn: Callable[..., Any], *, parallel: bool) -> Any:
+def _njit(fn: Callable[..., Any], *, parallel: bool, exact: bool = False) -> Any:
     """Compile-on-first-call dispatcher; falls back to no disk cache where none is writable."""
     global _cache_usable
     if parallel:
@@ -64,7 +64,7 @@ def _njit(fn: Callable[..., Any], *, parallel: bool) -> Any:
         return _python_mode(fn)
     # error_model="numpy": x / 0.0 gives inf or NaN as in NumPy instead of raising.
     options: dict[str, Any] = {
-        "fastmath": set(_config.FASTMATH),
+        "fastmath": set(_config.FASTMATH_EXACT if exact else _config.FASTMATH),
         "nogil": True,
         "error_model": "numpy",
     }
@@ -115,9 +115,10 @@ class Kernel(Generic[F]):
     variant on first call and put the compiled function in their place.
     """
 
-    def __init__(self, fn: F, parallel_min: int) -> None:
+    def __init__(self, fn: F, parallel_min: int, exact: bool = False) -> None:
         self.name = fn.__name__
         self.py_func = fn
+        self.exact = exact
         self.parallel_min = parallel_min
         override = _config.PARALLEL_MIN_SIZE_OVERRIDE
         self.min_size = parallel_min if override is None else override
@@ -139,14 +140,14 @@ class Kernel(Generic[F]):
     def serial(self) -> F:
         """The single-threaded variant (compiled on first use)."""
         if self._serial is None:
-            self._serial = _njit(self.py_func, parallel=False)
+            self._serial = _njit(self.py_func, parallel=False, exact=self.exact)
         return cast(F, self._serial)
 
     @property
     def parallel(self) -> F:
         """The multi-threaded variant; calls go through the launch lock."""
         if self._launch is None:
-            compiled = self._parallel = _njit(self.py_func, parallel=True)
+            compiled = self._parallel = _njit(self.py_func, parallel=True, exact=self.exact)
 
             def launch(*args: Any) -> Any:
                 with _PARALLEL_LOCK:
@@ -255,11 +256,13 @@ def forced_variant(variant: str, record: bool = False) -> Iterator[None]:
                 k.serial_fn, k.parallel_fn = serial_fn, parallel_fn
 
 
-def kernel(parallel_min: int) -> Callable[[F], Kernel[F]]:
-    """Decorator: register ``fn`` as a kernel whose parallel variant runs from ``parallel_min``."""
+def kernel(parallel_min: int, exact: bool = False) -> Callable[[F], Kernel[F]]:
+    """Decorator: register ``fn`` as a kernel whose parallel variant runs from ``parallel_min``;
+    ``exact`` compiles it without ``reassoc`` (for loops that call ``vexp``).
+    """
 
     def wrap(fn: F) -> Kernel[F]:
-        k = Kernel(fn, parallel_min)
+        k = Kernel(fn, parallel_min, exact)
         REGISTRY[k.name] = k
         return k
 

@@ -56,6 +56,33 @@ def _like(x: Array, other: object, op: str, name: str, ref: str = "x") -> Array:
     return arr
 
 
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+
+
+def _fx(x: object, op: str, name: str = "x") -> Array:
+    """``_float`` for element-wise inputs: the common case (a float32/float64 ndarray) is
+    passed through unchecked for layout, since ``_flat`` makes a contiguous copy if needed.
+    """
+    if type(x) is np.ndarray:
+        dt = x.dtype
+        if dt is _F32 or dt is _F64:
+            return x
+    return _float(x, op, name)
+
+
+def _fl(x: Array, other: object, op: str, name: str, ref: str = "x") -> Array:
+    """``_like`` with the same fast path as ``_fx``."""
+    if type(other) is np.ndarray and other.dtype is x.dtype and other.shape == x.shape:
+        return other
+    return _like(x, other, op, name, ref)
+
+
+def _empty(x: Array) -> Array:
+    """A new C-contiguous array of x's shape and dtype."""
+    return np.empty(x.shape, x.dtype)
+
+
 def _flat(a: Array) -> Array:
     return a.reshape(-1)
 
@@ -72,43 +99,43 @@ def _scalar(value: object, op: str, name: str) -> float:
 
 def relu(x: Array) -> Array:
     """y = max(x, 0); NaN propagates."""
-    x = _float(x, "relu")
-    out = np.empty_like(x)
+    x = _fx(x, "relu")
+    out = _empty(x)
     _act.relu.pick(x.size)(_flat(x), _flat(out))
     return out
 
 
 def relu_backward(x: Array, grad: Array) -> Array:
     """dx = grad * (x > 0)   (relu'(0) = 0)."""
-    x = _float(x, "relu_backward")
-    grad = _like(x, grad, "relu_backward", "grad")
-    out = np.empty_like(x)
+    x = _fx(x, "relu_backward")
+    grad = _fl(x, grad, "relu_backward", "grad")
+    out = _empty(x)
     _act.relu_backward.pick(x.size)(_flat(x), _flat(grad), _flat(out))
     return out
 
 
 def leaky_relu(x: Array, negative_slope: float = 0.01) -> Array:
     """y = x if x > 0 else negative_slope * x."""
-    x = _float(x, "leaky_relu")
+    x = _fx(x, "leaky_relu")
     slope = _scalar(negative_slope, "leaky_relu", "negative_slope")
-    out = np.empty_like(x)
+    out = _empty(x)
     _act.leaky_relu.pick(x.size)(_flat(x), slope, _flat(out))
     return out
 
 
 def leaky_relu_backward(x: Array, grad: Array, negative_slope: float = 0.01) -> Array:
     """dx = grad if x > 0 else negative_slope * grad."""
-    x = _float(x, "leaky_relu_backward")
-    grad = _like(x, grad, "leaky_relu_backward", "grad")
+    x = _fx(x, "leaky_relu_backward")
+    grad = _fl(x, grad, "leaky_relu_backward", "grad")
     slope = _scalar(negative_slope, "leaky_relu_backward", "negative_slope")
-    out = np.empty_like(x)
+    out = _empty(x)
     _act.leaky_relu_backward.pick(x.size)(_flat(x), _flat(grad), slope, _flat(out))
     return out
 
 
 def _exp_neg_abs(x: Array, scale: float = 1.0) -> Array:
     """e = exp(-|scale x|): NumPy's SIMD exp on a buffer prepared by a fused pass."""
-    e = np.empty_like(x)
+    e = _empty(x)
     _act.neg_abs_scaled.pick(x.size)(_flat(x), scale, _flat(e))
     np.exp(e, out=e)
     return e
@@ -116,32 +143,32 @@ def _exp_neg_abs(x: Array, scale: float = 1.0) -> Array:
 
 def sigmoid(x: Array) -> Array:
     """y = 1 / (1 + exp(-x)), computed without overflow."""
-    x = _float(x, "sigmoid")
-    out = _exp_neg_abs(x)
-    _act.sigmoid_from_exp.pick(x.size)(_flat(x), _flat(out), _flat(out))
+    x = _fx(x, "sigmoid")
+    out = _empty(x)
+    _act.sigmoid.pick(x.size)(_flat(x), _flat(out))
     return out
 
 
 def sigmoid_backward(y: Array, grad: Array) -> Array:
     """dx = grad * y * (1 - y), from the forward output y."""
-    y = _float(y, "sigmoid_backward", "y")
-    grad = _like(y, grad, "sigmoid_backward", "grad", "y")
-    out = np.empty_like(y)
+    y = _fx(y, "sigmoid_backward", "y")
+    grad = _fl(y, grad, "sigmoid_backward", "grad", "y")
+    out = _empty(y)
     _act.sigmoid_backward.pick(y.size)(_flat(y), _flat(grad), _flat(out))
     return out
 
 
 def tanh(x: Array) -> Array:
     """Hyperbolic tangent via NumPy's SIMD ufunc (nothing to fuse); y = tanh of x."""
-    x = _float(x, "tanh")
-    return np.tanh(x)
+    x = _fx(x, "tanh")
+    return np.tanh(x, out=_empty(x))
 
 
 def tanh_backward(y: Array, grad: Array) -> Array:
     """dx = grad * (1 - y^2), from the forward output y."""
-    y = _float(y, "tanh_backward", "y")
-    grad = _like(y, grad, "tanh_backward", "grad", "y")
-    out = np.empty_like(y)
+    y = _fx(y, "tanh_backward", "y")
+    grad = _fl(y, grad, "tanh_backward", "grad", "y")
+    out = _empty(y)
     _act.tanh_backward.pick(y.size)(_flat(y), _flat(grad), _flat(out))
     return out
 
@@ -153,9 +180,9 @@ def _check_approximate(approximate: str, op: str) -> None:
 
 def gelu(x: Array, approximate: str = "none") -> Array:
     """y = x Phi(x) (exact, erf) or 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
-    x = _float(x, "gelu")
+    x = _fx(x, "gelu")
     _check_approximate(approximate, "gelu")
-    out = np.empty_like(x)
+    out = _empty(x)
     if approximate == "none":
         _act.gelu_erf.pick(x.size)(_flat(x), _flat(out))
         return out
@@ -167,10 +194,10 @@ def gelu(x: Array, approximate: str = "none") -> Array:
 
 def gelu_backward(x: Array, grad: Array, approximate: str = "none") -> Array:
     """dx = grad * d gelu(x) / dx for either form."""
-    x = _float(x, "gelu_backward")
-    grad = _like(x, grad, "gelu_backward", "grad")
+    x = _fx(x, "gelu_backward")
+    grad = _fl(x, grad, "gelu_backward", "grad")
     _check_approximate(approximate, "gelu_backward")
-    out = np.empty_like(x)
+    out = _empty(x)
     if approximate == "none":
         _act.gelu_erf_backward.pick(x.size)(_flat(x), _flat(grad), _flat(out))
         return out
@@ -182,18 +209,18 @@ def gelu_backward(x: Array, grad: Array, approximate: str = "none") -> Array:
 
 def silu(x: Array) -> Array:
     """y = x * sigmoid(x)."""
-    x = _float(x, "silu")
-    out = _exp_neg_abs(x)
-    _act.silu_from_exp.pick(x.size)(_flat(x), _flat(out), _flat(out))
+    x = _fx(x, "silu")
+    out = _empty(x)
+    _act.silu.pick(x.size)(_flat(x), _flat(out))
     return out
 
 
 def silu_backward(x: Array, grad: Array) -> Array:
     """dx = grad * s (1 + x (1 - s)), s = sigmoid(x)."""
-    x = _float(x, "silu_backward")
-    grad = _like(x, grad, "silu_backward", "grad")
-    out = _exp_neg_abs(x)
-    _act.silu_backward_from_exp.pick(x.size)(_flat(x), _flat(out), _flat(grad), _flat(out))
+    x = _fx(x, "silu_backward")
+    grad = _fl(x, grad, "silu_backward", "grad")
+    out = _empty(x)
+    _act.silu_backward.pick(x.size)(_flat(x), _flat(grad), _flat(out))
     return out
 
 
@@ -206,7 +233,7 @@ def _softplus_args(beta: float, threshold: float, op: str) -> tuple[float, float
 
 def softplus(x: Array, beta: float = 1.0, threshold: float = 20.0) -> Array:
     """y = log(1 + exp(beta x)) / beta, and y = x where beta x > threshold (as PyTorch)."""
-    x = _float(x, "softplus")
+    x = _fx(x, "softplus")
     b, t = _softplus_args(beta, threshold, "softplus")
     out = _exp_neg_abs(x, b)
     np.log1p(out, out=out)
@@ -216,13 +243,11 @@ def softplus(x: Array, beta: float = 1.0, threshold: float = 20.0) -> Array:
 
 def softplus_backward(x: Array, grad: Array, beta: float = 1.0, threshold: float = 20.0) -> Array:
     """dx = grad * sigmoid(beta x), and grad where beta x > threshold."""
-    x = _float(x, "softplus_backward")
-    grad = _like(x, grad, "softplus_backward", "grad")
+    x = _fx(x, "softplus_backward")
+    grad = _fl(x, grad, "softplus_backward", "grad")
     b, t = _softplus_args(beta, threshold, "softplus_backward")
-    out = _exp_neg_abs(x, b)
-    _act.softplus_backward_from_exp.pick(x.size)(
-        _flat(x), _flat(out), _flat(grad), b, t, _flat(out)
-    )
+    out = _empty(x)
+    _act.softplus_backward.pick(x.size)(_flat(x), _flat(grad), b, t, _flat(out))
     return out
 
 
@@ -429,7 +454,7 @@ def extreme_backward(
     n_a, _n_r, n_b = x3.shape
     y2 = contiguous(y, dtype=x.dtype).reshape(n_a, n_b)
     g2 = contiguous(grad, dtype=x.dtype).reshape(n_a, n_b)
-    out3 = np.empty_like(x3)
+    out3 = _empty(x3)
     _red.extreme_backward.pick(x.size)(x3, y2, g2, out3)
     return _unplan(out3, x.shape, axes)
 
@@ -491,7 +516,7 @@ def var_backward(
     g2 = contiguous(grad, dtype=x.dtype).reshape(n_a, n_b)
     denom = n_r - _scalar(ddof, "var_backward", "ddof")
     scale = 2.0 / denom if denom > 0 else math.nan
-    out3 = np.empty_like(x3)
+    out3 = _empty(x3)
     _red.var_backward.pick(x.size)(x3, mean64, g2, scale, out3)
     return _unplan(out3, x.shape, axes)
 
@@ -543,31 +568,24 @@ def _unrows(y2: Array, x: Array, axis: int) -> Array:
     return contiguous(np.moveaxis(y2.reshape(moved_shape), -1, axis))
 
 
-def _shifted_exp(x2: Array) -> tuple[Array, Array]:
-    """(exp(x - shift), shift) with shift = the row max where finite, else 0.
-
-    NumPy's SIMD max, one fused subtraction pass, then NumPy's SIMD exp in place. A NaN
-    anywhere in a row turns that row's exp, sum and result into NaN by itself.
-    """
-    e = np.empty_like(x2)
+def _shift(x2: Array) -> Array:
+    """Per-row exponent shift: the row max where finite, else 0 (float64)."""
     shift = np.zeros(x2.shape[0], dtype=np.float64)
     if x2.size:
-        row_max = np.max(x2, axis=1)
+        row_max = x2.max(axis=1)
         finite = np.isfinite(row_max)
         shift[finite] = row_max[finite]
-        _sm.subtract_rows.pick(x2.size)(x2, shift, e)
-        np.exp(e, out=e)
-    return e, shift
+    return shift
 
 
 def softmax(x: Array, axis: int = -1) -> Array:
     """y = exp(x - max) / sum(exp(x - max)) along ``axis``."""
     x = _float(x, "softmax")
     x2, a = _rows(x, axis, "softmax")
-    e, _ = _shifted_exp(x2)
-    if e.size:
-        _sm.normalize_rows.pick(e.size)(e)
-    return _unrows(e, x, a)
+    out = _empty(x2)
+    if x2.size:
+        _sm.softmax_rows.pick(x2.size)(x2, _shift(x2), out)
+    return _unrows(out, x, a)
 
 
 def softmax_backward(y: Array, grad: Array, axis: int = -1) -> Array:
@@ -576,19 +594,18 @@ def softmax_backward(y: Array, grad: Array, axis: int = -1) -> Array:
     grad = _like(y, grad, "softmax_backward", "grad", "y")
     y2, a = _rows(y, axis, "softmax_backward")
     g2, _ = _rows(grad, axis, "softmax_backward")
-    out = np.empty_like(y2)
+    out = _empty(y2)
     _sm.softmax_backward.pick(y2.size)(y2, g2, out)
     return _unrows(out, y, a)
 
 
 def _lse_rows(x2: Array) -> Array:
     """Row logsumexp in float64; an empty row gives -inf."""
-    e, shift = _shifted_exp(x2)
     lse = np.empty(x2.shape[0], dtype=np.float64)
     if x2.shape[1] == 0:
         lse.fill(-np.inf)
     elif lse.size:
-        _sm.row_log_sum.pick(x2.size)(e, shift, lse)
+        _sm.logsumexp_rows.pick(x2.size)(x2, _shift(x2), lse)
     return lse
 
 
@@ -625,7 +642,7 @@ def log_softmax(x: Array, axis: int = -1) -> Array:
     x = _float(x, "log_softmax")
     x2, a = _rows(x, axis, "log_softmax")
     lse = _lse_rows(x2)
-    out = np.empty_like(x2)
+    out = _empty(x2)
     if out.size:
         _sm.subtract_rows.pick(x2.size)(x2, lse, out)
     return _unrows(out, x, a)
@@ -637,10 +654,10 @@ def log_softmax_backward(y: Array, grad: Array, axis: int = -1) -> Array:
     grad = _like(y, grad, "log_softmax_backward", "grad", "y")
     y2, a = _rows(y, axis, "log_softmax_backward")
     g2, _ = _rows(grad, axis, "log_softmax_backward")
-    p = np.exp(y2)
-    if p.size:
-        _sm.log_softmax_backward.pick(y2.size)(p, g2, p)
-    return _unrows(p, y, a)
+    out = _empty(y2)
+    if out.size:
+        _sm.log_softmax_backward.pick(y2.size)(y2, g2, out)
+    return _unrows(out, y, a)
 
 
 # ---------------------------------------------------------------------------------------
@@ -723,19 +740,25 @@ def softmax_cross_entropy_backward(
     ignore_index: int = -100,
     label_smoothing: float = 0.0,
 ) -> Array:
-    """d loss_i / d logits scaled by grad[i] (N,): two fused passes around one SIMD exp."""
+    """d loss_i / d logits scaled by grad[i] (N,): one fused pass."""
     op = "softmax_cross_entropy_backward"
     x, t, w = _ce_inputs(logits, target, weight, op)
     n = x.shape[0]
     g = contiguous(grad, dtype=np.float64).reshape(n)
-    p = np.empty_like(x)
-    if p.size:
-        _sm.subtract_rows.pick(x.size)(x, contiguous(lse, dtype=np.float64), p)
-        np.exp(p, out=p)
+    out = _empty(x)
+    if out.size:
         _sm.cross_entropy_backward_rows.pick(x.size)(
-            p, t, w, g, int(ignore_index), float(label_smoothing), float(w.sum())
+            x,
+            contiguous(lse, dtype=np.float64),
+            t,
+            w,
+            g,
+            int(ignore_index),
+            float(label_smoothing),
+            float(w.sum()),
+            out,
         )
-    return p
+    return out
 
 
 # ---------------------------------------------------------------------------------------

@@ -21,6 +21,10 @@ class Sum(Function):
         return cops.sum(x, axis, keepdims)
 
     def backward(self, grad: Array) -> Grads:
+        if self.axis is None and grad.size == 1:  # whole-array sum: a filled array
+            out = np.empty(self.shape, dtype=grad.dtype)
+            out.fill(grad.item())
+            return (out,)
         return (cops.sum_backward(grad, self.shape, self.axis, self.keepdims),)
 
 

@@ -1,8 +1,10 @@
 """Row-wise softmax family and the fused softmax-cross-entropy, over (rows, classes) arrays.
 
-As with activations, ``exp`` runs in NumPy between these passes (see activation.py), and
-so does the row max (see reduce.py); the passes here fuse everything else: the shift,
-normalisation, the loss gather, and the whole cross-entropy gradient.
+Each row is one task: exp comes from ``vexp`` (vectorised, see vmath.py), so a softmax is
+one pass that exponentiates and sums plus one that scales, with the row still in cache;
+the cross-entropy gradient is a single pass. The row max that shifts the exponent is
+NumPy's (a NaN-propagating max does not vectorise in Numba; see reduce.py) and arrives
+as ``shift``: the max where finite, else 0.
 """
 
 from __future__ import annotations
@@ -13,10 +15,40 @@ import numpy as np
 from numba import prange
 
 from gradwise.core._jit import kernel
+from gradwise.core._kernels.vmath import vexp
 from gradwise.core.dtypes import Array
 
 
-@kernel(262144)
+@kernel(131072, exact=True)
+def softmax_rows(x: Array, shift: Array, out: Array) -> None:
+    """out[i] = exp(x[i] - shift[i]) / sum(exp(x[i] - shift[i]))."""
+    for i in prange(x.shape[0]):
+        xr = x[i]
+        orow = out[i]
+        sh = xr.dtype.type(shift[i])
+        s = np.float64(0.0)
+        for j in range(xr.size):
+            e = vexp(xr[j] - sh)
+            orow[j] = e
+            s += e
+        inv = orow.dtype.type(1.0 / s)
+        for j in range(xr.size):
+            orow[j] *= inv
+
+
+@kernel(131072, exact=True)
+def logsumexp_rows(x: Array, shift: Array, lse: Array) -> None:
+    """lse[i] = shift[i] + log(sum(exp(x[i] - shift[i]))) in float64; -inf for empty rows."""
+    for i in prange(x.shape[0]):
+        xr = x[i]
+        sh = xr.dtype.type(shift[i])
+        s = np.float64(0.0)
+        for j in range(xr.size):
+            s += vexp(xr[j] - sh)
+        lse[i] = shift[i] + math.log(s) if s > 0.0 else (s if s != s else -np.inf)
+
+
+@kernel(131072)
 def subtract_rows(x: Array, v: Array, out: Array) -> None:
     """out[i, j] = x[i, j] - v[i]."""
     for i in prange(x.shape[0]):
@@ -25,30 +57,6 @@ def subtract_rows(x: Array, v: Array, out: Array) -> None:
         vi = xr.dtype.type(v[i])
         for j in range(xr.size):
             orow[j] = xr[j] - vi
-
-
-@kernel(262144)
-def normalize_rows(e: Array) -> None:
-    """e[i, :] /= sum_j e[i, j]   (softmax from exp of shifted rows)."""
-    for i in prange(e.shape[0]):
-        row = e[i]
-        s = np.float64(0.0)
-        for j in range(row.size):
-            s += row[j]
-        inv = row.dtype.type(1.0 / s)
-        for j in range(row.size):
-            row[j] *= inv
-
-
-@kernel(262144)
-def row_log_sum(e: Array, shift: Array, lse: Array) -> None:
-    """lse[i] = shift[i] + log(sum_j e[i, j]): logsumexp from exp of shifted rows (float64)."""
-    for i in prange(e.shape[0]):
-        row = e[i]
-        s = np.float64(0.0)
-        for j in range(row.size):
-            s += row[j]
-        lse[i] = shift[i] + math.log(s) if s > 0.0 else (s if s != s else -np.inf)
 
 
 @kernel(32768)
@@ -66,19 +74,19 @@ def softmax_backward(y: Array, grad: Array, out: Array) -> None:
             orow[j] = yr[j] * (gr[j] - s_)
 
 
-@kernel(32768)
-def log_softmax_backward(p: Array, grad: Array, out: Array) -> None:
-    """Given p = exp(y) = softmax: dx = grad - p * sum_j grad_j, per row."""
-    for i in prange(p.shape[0]):
-        pr = p[i]
+@kernel(32768, exact=True)
+def log_softmax_backward(y: Array, grad: Array, out: Array) -> None:
+    """dx = grad - exp(y) * sum_j grad_j, per row (y = log_softmax(x))."""
+    for i in prange(y.shape[0]):
+        yr = y[i]
         gr = grad[i]
         orow = out[i]
         s = np.float64(0.0)
-        for j in range(pr.size):
+        for j in range(yr.size):
             s += gr[j]
-        s_ = pr.dtype.type(s)
-        for j in range(pr.size):
-            orow[j] = gr[j] - pr[j] * s_
+        s_ = yr.dtype.type(s)
+        for j in range(yr.size):
+            orow[j] = gr[j] - vexp(yr[j]) * s_
 
 
 @kernel(262144)
@@ -117,37 +125,40 @@ def cross_entropy_rows(
         target_weight[i] = wt
 
 
-@kernel(524288)
+@kernel(65536, exact=True)
 def cross_entropy_backward_rows(
-    p: Array,
+    x: Array,
+    lse: Array,
     target: Array,
     weight: Array,
     grad: Array,
     ignore_index: int,
     smoothing: float,
     weight_sum: float,
+    out: Array,
 ) -> None:
-    """In place on p = softmax(x): dx = g_i ((1-eps) w_t (p - onehot) + eps/C (W p - w)).
+    """dx = g_i ((1-eps) w_t (p - onehot) + eps/C (W p - w)), p = exp(x - lse), W = sum(w).
 
-    W = sum(w). Ignored rows get 0.
+    One pass per row; ignored rows get 0.
     """
-    c = p.shape[1]
-    zero = p.dtype.type(0.0)
-    for i in prange(p.shape[0]):
-        row = p[i]
+    c = x.shape[1]
+    for i in prange(x.shape[0]):
+        xr = x[i]
+        orow = out[i]
         t = target[i]
         if t == ignore_index:
-            row[:] = zero
+            orow[:] = 0.0
             continue
+        li = orow.dtype.type(lse[i])
         gi = grad[i]
         a = gi * (1.0 - smoothing) * weight[t]
         if smoothing == 0.0:
-            a_ = row.dtype.type(a)
+            a_ = orow.dtype.type(a)
             for j in range(c):
-                row[j] *= a_
+                orow[j] = a_ * vexp(xr[j] - li)
         else:
             b = gi * smoothing / c
-            coef = row.dtype.type(a + b * weight_sum)
+            coef = orow.dtype.type(a + b * weight_sum)
             for j in range(c):
-                row[j] = coef * row[j] - b * weight[j]
-        row[t] -= a
+                orow[j] = coef * vexp(xr[j] - li) - b * weight[j]
+        orow[t] -= a
