@@ -356,8 +356,12 @@ def _reduce_input(x: object, op: str) -> Array:
 
 def sum(x: Array, axis: Axis = None, keepdims: bool = False) -> Array:
     """y = x.sum(axis) accumulated in float64 (ints and bools sum to int64); sum of nothing is 0."""
-    if axis is None and type(x) is np.ndarray and x.dtype.kind == "f" and x.size <= 32767:
-        return np.asarray(_add_reduce(x, None, None, None, keepdims))  # small: skip checks
+    if type(x) is np.ndarray and x.dtype.kind == "f":
+        # small arrays: NumPy's reduction, without our bookkeeping (see NUMPY_*_SUM_MAX)
+        if axis is None and x.size <= NUMPY_FULL_SUM_MAX:
+            return np.asarray(_add_reduce(x, None, None, None, keepdims))
+        if type(axis) is int and x.size <= NUMPY_AXIS_SUM_MAX and -x.ndim <= axis < x.ndim:
+            return np.asarray(_add_reduce(x, axis, None, None, keepdims))
     x = _reduce_input(x, "sum")
     axes = normalize_axes(x.ndim, axis, "sum")
     if x.dtype.kind != "f":
@@ -421,6 +425,8 @@ def mean_backward(grad: Array, shape: Shape, axis: Axis = None, keepdims: bool =
 
 
 def _extreme(x: Array, axis: Axis, keepdims: bool, want_max: bool) -> Array:
+    if axis is None and type(x) is np.ndarray and x.size and x.dtype.kind in "biuf":
+        return np.asarray(x.max(None, None, keepdims) if want_max else x.min(None, None, keepdims))
     op = "max" if want_max else "min"
     x = _reduce_input(x, op)
     axes = normalize_axes(x.ndim, axis, op)
