@@ -139,6 +139,8 @@ class Function(Node):
         for klass in cls.__mro__:
             names.extend(s for s in getattr(klass, "__slots__", ()) if s.startswith("s_"))
         cls._saved_slots = tuple(names)
+        if names and "release" not in cls.__dict__:
+            cls.release = _make_release(tuple(names))  # type: ignore[method-assign]
 
     def forward(self, *args: Any, **kwargs: Any) -> Array:
         """Compute the output array from the input arrays."""
@@ -235,6 +237,16 @@ class Function(Node):
         if cls.view:
             _link_view(result, inputs[0])
         return result
+
+
+def _make_release(names: tuple[str, ...]) -> Any:
+    """A release() that clears exactly these slots (no loop, no setattr: it runs per node)."""
+    body = "".join(f"    self.{n} = None\n" for n in names)
+    scope: dict[str, Any] = {}
+    exec(f"def release(self):\n{body}    self._saved_versions = None\n", scope)
+    release = scope["release"]
+    release.__doc__ = Function.release.__doc__
+    return release
 
 
 _new = object.__new__

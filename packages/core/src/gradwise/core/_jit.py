@@ -256,6 +256,16 @@ def forced_variant(variant: str, record: bool = False) -> Iterator[None]:
                 k.serial_fn, k.parallel_fn = serial_fn, parallel_fn
 
 
+def reassociating(fn: F) -> F:
+    """A helper loop compiled with the reassociating flags, for exact kernels to call."""
+    if _config.JIT_DISABLED:
+        return fn
+    options: dict[str, Any] = {"fastmath": set(_config.FASTMATH), "error_model": "numpy"}
+    if _config.CACHE and _cache_usable is not False:
+        options["cache"] = True
+    return cast(F, numba.njit(**options)(fn))
+
+
 def kernel(parallel_min: int, exact: bool = False) -> Callable[[F], Kernel[F]]:
     """Decorator: register ``fn`` as a kernel whose parallel variant runs from ``parallel_min``;
     ``exact`` compiles it without ``reassoc`` (for loops that call ``vexp``).

@@ -100,6 +100,8 @@ def _scalar(value: object, op: str, name: str) -> float:
 def relu(x: Array) -> Array:
     """y = max(x, 0); NaN propagates."""
     x = _fx(x, "relu")
+    if x.size < 4096:  # NumPy's maximum is as fast and skips a kernel dispatch (~0.5 us)
+        return np.maximum(x, x.dtype.type(0))
     out = _empty(x)
     _act.relu.pick(x.size)(_flat(x), _flat(out))
     return out
@@ -160,8 +162,7 @@ def sigmoid_backward(y: Array, grad: Array) -> Array:
 
 def tanh(x: Array) -> Array:
     """Hyperbolic tangent via NumPy's SIMD ufunc (nothing to fuse); y = tanh of x."""
-    x = _fx(x, "tanh")
-    return np.tanh(x, out=_empty(x))
+    return np.tanh(_fx(x, "tanh"))
 
 
 def tanh_backward(y: Array, grad: Array) -> Array:
@@ -312,9 +313,19 @@ NUMPY_FULL_SUM_MAX = 32767
 NUMPY_AXIS_SUM_MAX = 4095
 
 
+# Column sums (reducing a leading axis) stay in NumPy up to 1M elements: its float32
+# row-by-row adds beat a float64-accumulating kernel and its thread start-up there.
+NUMPY_COLUMN_SUM_MAX = 2**20 - 1
+
+
 def _numpy_sum_ok(x: Array, axes: tuple[int, ...]) -> bool:
-    limit = NUMPY_FULL_SUM_MAX if len(axes) == x.ndim else NUMPY_AXIS_SUM_MAX
-    return x.size <= limit
+    if not axes:
+        return True  # reducing over no axis: NumPy returns the values as they are
+    if len(axes) == x.ndim:
+        return x.size <= NUMPY_FULL_SUM_MAX
+    if axes[-1] != x.ndim - 1:
+        return x.size <= NUMPY_COLUMN_SUM_MAX
+    return x.size <= NUMPY_AXIS_SUM_MAX
 
 
 def _sum_f64(x: Array, axes: tuple[int, ...]) -> tuple[Array, Shape]:
@@ -360,8 +371,10 @@ def sum(x: Array, axis: Axis = None, keepdims: bool = False) -> Array:
         # small arrays: NumPy's reduction, without our bookkeeping (see NUMPY_*_SUM_MAX)
         if axis is None and x.size <= NUMPY_FULL_SUM_MAX:
             return np.asarray(_add_reduce(x, None, None, None, keepdims))
-        if type(axis) is int and x.size <= NUMPY_AXIS_SUM_MAX and -x.ndim <= axis < x.ndim:
-            return np.asarray(_add_reduce(x, axis, None, None, keepdims))
+        if type(axis) is int and -x.ndim <= axis < x.ndim:
+            last = axis % x.ndim == x.ndim - 1
+            if x.size <= (NUMPY_AXIS_SUM_MAX if last else NUMPY_COLUMN_SUM_MAX):
+                return np.asarray(_add_reduce(x, axis, None, None, keepdims))
     x = _reduce_input(x, "sum")
     axes = normalize_axes(x.ndim, axis, "sum")
     if x.dtype.kind != "f":
@@ -425,8 +438,11 @@ def mean_backward(grad: Array, shape: Shape, axis: Axis = None, keepdims: bool =
 
 
 def _extreme(x: Array, axis: Axis, keepdims: bool, want_max: bool) -> Array:
-    if axis is None and type(x) is np.ndarray and x.size and x.dtype.kind in "biuf":
-        return np.asarray(x.max(None, None, keepdims) if want_max else x.min(None, None, keepdims))
+    if type(x) is np.ndarray and x.size and x.dtype.kind in "biuf":
+        if axis is None or (type(axis) is int and -x.ndim <= axis < x.ndim):
+            return np.asarray(
+                x.max(axis, None, keepdims) if want_max else x.min(axis, None, keepdims)
+            )
     op = "max" if want_max else "min"
     x = _reduce_input(x, op)
     axes = normalize_axes(x.ndim, axis, op)
@@ -576,12 +592,9 @@ def _unrows(y2: Array, x: Array, axis: int) -> Array:
 
 def _shift(x2: Array) -> Array:
     """Per-row exponent shift: the row max where finite, else 0 (float64)."""
-    shift = np.zeros(x2.shape[0], dtype=np.float64)
-    if x2.size:
-        row_max = x2.max(axis=1)
-        finite = np.isfinite(row_max)
-        shift[finite] = row_max[finite]
-    return shift
+    row_max = x2.max(axis=1).astype(np.float64)
+    row_max[~np.isfinite(row_max)] = 0.0
+    return row_max
 
 
 def softmax(x: Array, axis: int = -1) -> Array:
@@ -611,7 +624,7 @@ def _lse_rows(x2: Array) -> Array:
     if x2.shape[1] == 0:
         lse.fill(-np.inf)
     elif lse.size:
-        _sm.logsumexp_rows.pick(x2.size)(x2, _shift(x2), lse)
+        _sm.logsumexp_rows.pick(x2.size)(x2, _shift(x2), _empty(x2), lse)
     return lse
 
 

@@ -72,6 +72,10 @@ def _exercise(dtype: np.dtype[Any]) -> None:
     ):
         fwd(x)
         bwd(x, g)
+    big = rng.standard_normal((8, 5000)).astype(dtype)  # past the NumPy-only small paths
+    ops.relu(big)
+    ops.sum(big)
+    ops.sum(big, 1)
     ops.sigmoid_backward(ops.sigmoid(x), g)
     ops.tanh_backward(ops.tanh(x), g)
     for approximate in ("none", "tanh"):

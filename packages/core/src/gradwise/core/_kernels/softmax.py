@@ -14,9 +14,20 @@ import math
 import numpy as np
 from numba import prange
 
-from gradwise.core._jit import kernel
+from gradwise.core._jit import kernel, reassociating
 from gradwise.core._kernels.vmath import vexp
 from gradwise.core.dtypes import Array
+
+
+@reassociating
+def row_sum(row: Array) -> float:
+    """sum(row) in float64, compiled with ``reassoc`` so that it vectorises even when called
+    from an exact kernel (fast-math flags stay on the instructions LLVM inlines).
+    """
+    s = np.float64(0.0)
+    for j in range(row.size):
+        s += row[j]
+    return s
 
 
 @kernel(131072, exact=True)
@@ -26,25 +37,27 @@ def softmax_rows(x: Array, shift: Array, out: Array) -> None:
         xr = x[i]
         orow = out[i]
         sh = xr.dtype.type(shift[i])
-        s = np.float64(0.0)
         for j in range(xr.size):
-            e = vexp(xr[j] - sh)
-            orow[j] = e
-            s += e
-        inv = orow.dtype.type(1.0 / s)
+            orow[j] = vexp(xr[j] - sh)
+        inv = orow.dtype.type(1.0 / row_sum(orow))
         for j in range(xr.size):
             orow[j] *= inv
 
 
 @kernel(131072, exact=True)
-def logsumexp_rows(x: Array, shift: Array, lse: Array) -> None:
-    """lse[i] = shift[i] + log(sum(exp(x[i] - shift[i]))) in float64; -inf for empty rows."""
+def logsumexp_rows(x: Array, shift: Array, work: Array, lse: Array) -> None:
+    """lse[i] = shift[i] + log(sum(exp(x[i] - shift[i]))) in float64; -inf for empty rows.
+
+    ``work`` (same shape as x) receives the exponentials: a vectorised pass, then a
+    vectorised sum, instead of one serial loop that does both.
+    """
     for i in prange(x.shape[0]):
         xr = x[i]
+        wr = work[i]
         sh = xr.dtype.type(shift[i])
-        s = np.float64(0.0)
         for j in range(xr.size):
-            s += vexp(xr[j] - sh)
+            wr[j] = vexp(xr[j] - sh)
+        s = row_sum(wr)
         lse[i] = shift[i] + math.log(s) if s > 0.0 else (s if s != s else -np.inf)
 
 
