@@ -101,7 +101,8 @@ def relu(x: Array) -> Array:
     """y = max(x, 0); NaN propagates."""
     x = _fx(x, "relu")
     if x.size < 4096:  # NumPy's maximum is as fast and skips a kernel dispatch (~0.5 us)
-        return np.maximum(x, x.dtype.type(0))
+        small: Array = np.maximum(x, x.dtype.type(0))
+        return small
     out = _empty(x)
     _act.relu.pick(x.size)(_flat(x), _flat(out))
     return out
@@ -438,11 +439,10 @@ def mean_backward(grad: Array, shape: Shape, axis: Axis = None, keepdims: bool =
 
 
 def _extreme(x: Array, axis: Axis, keepdims: bool, want_max: bool) -> Array:
-    if type(x) is np.ndarray and x.size and x.dtype.kind in "biuf":
-        if axis is None or (type(axis) is int and -x.ndim <= axis < x.ndim):
-            return np.asarray(
-                x.max(axis, None, keepdims) if want_max else x.min(axis, None, keepdims)
-            )
+    quick = type(x) is np.ndarray and x.size > 0 and x.dtype.kind in "biuf"
+    if quick and (axis is None or (type(axis) is int and -x.ndim <= axis < x.ndim)):
+        reduce = x.max if want_max else x.min
+        return np.asarray(reduce(axis=axis, keepdims=keepdims))
     op = "max" if want_max else "min"
     x = _reduce_input(x, op)
     axes = normalize_axes(x.ndim, axis, op)
@@ -592,7 +592,7 @@ def _unrows(y2: Array, x: Array, axis: int) -> Array:
 
 def _shift(x2: Array) -> Array:
     """Per-row exponent shift: the row max where finite, else 0 (float64)."""
-    row_max = x2.max(axis=1).astype(np.float64)
+    row_max: Array = x2.max(axis=1).astype(np.float64)
     row_max[~np.isfinite(row_max)] = 0.0
     return row_max
 
