@@ -572,6 +572,8 @@ def unbroadcast(grad: Array, shape: Shape) -> Array:
 
 def _rows(x: Array, axis: int, op: str) -> tuple[Array, int]:
     """x with ``axis`` moved last, as a C-contiguous (rows, n) array; plus the axis."""
+    if x.ndim == 2 and (axis == -1 or axis == 1) and x.flags.c_contiguous:
+        return x, 1  # the common (batch, classes) case
     ax = normalize_axes(x.ndim, axis, op)
     a = ax[0] if ax else 0
     if x.ndim == 0:
@@ -591,9 +593,8 @@ def _unrows(y2: Array, x: Array, axis: int) -> Array:
 
 
 def _shift(x2: Array) -> Array:
-    """Per-row exponent shift: the row max where finite, else 0 (float64)."""
-    row_max: Array = x2.max(axis=1).astype(np.float64)
-    row_max[~np.isfinite(row_max)] = 0.0
+    """Per-row max (the kernels use 0 instead where it is not finite)."""
+    row_max: Array = x2.max(axis=1)
     return row_max
 
 

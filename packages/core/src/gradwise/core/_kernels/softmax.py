@@ -4,7 +4,7 @@ Each row is one task: exp comes from ``vexp`` (vectorised, see vmath.py), so a s
 one pass that exponentiates and sums plus one that scales, with the row still in cache;
 the cross-entropy gradient is a single pass. The row max that shifts the exponent is
 NumPy's (a NaN-propagating max does not vectorise in Numba; see reduce.py) and arrives
-as ``shift``: the max where finite, else 0.
+as ``shift``; a row whose max is not finite is not shifted.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ def softmax_rows(x: Array, shift: Array, out: Array) -> None:
         xr = x[i]
         orow = out[i]
         sh = xr.dtype.type(shift[i])
+        sh = sh if sh - sh == 0.0 else xr.dtype.type(0.0)  # -inf/inf/NaN rows: no shift
         for j in range(xr.size):
             orow[j] = vexp(xr[j] - sh)
         inv = orow.dtype.type(1.0 / row_sum(orow))
@@ -55,10 +56,11 @@ def logsumexp_rows(x: Array, shift: Array, work: Array, lse: Array) -> None:
         xr = x[i]
         wr = work[i]
         sh = xr.dtype.type(shift[i])
+        sh = sh if sh - sh == 0.0 else xr.dtype.type(0.0)  # -inf/inf/NaN rows: no shift
         for j in range(xr.size):
             wr[j] = vexp(xr[j] - sh)
         s = row_sum(wr)
-        lse[i] = shift[i] + math.log(s) if s > 0.0 else (s if s != s else -np.inf)
+        lse[i] = sh + math.log(s) if s > 0.0 else (s if s != s else -np.inf)
 
 
 @kernel(131072)
