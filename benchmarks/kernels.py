@@ -375,7 +375,9 @@ def _np_ce_backward(a: dict[str, Any]) -> Arr:
     return p
 
 
-def run_kernels(sizes: list[int], rounds: int, pause: float, bandwidth: float, torch: Any) -> None:
+def run_kernels(
+    sizes: list[int], rounds: int, pause: float, bandwidth: float, torch: Any, only: set[str]
+) -> None:
     rng = np.random.default_rng(0)
     head = f"{'kernel':24} {'n':>9} {'gradwise':>10} {'min':>10} {'numpy':>10} {'gw/np':>6}"
     if torch is not None:
@@ -384,6 +386,8 @@ def run_kernels(sizes: list[int], rounds: int, pause: float, bandwidth: float, t
     print(head)
     print("-" * len(head))
     for case in _cases():
+        if only and case.name not in only:
+            continue
         for n in sizes:
             args = case.make(n, rng)
 
@@ -516,8 +520,13 @@ def main() -> None:
     parser.add_argument(
         "--no-torch", action="store_true", help="leave PyTorch out even if importable"
     )
+    parser.add_argument("--only", default="", help="comma-separated kernel names to run")
+    parser.add_argument("--sizes", default="", help="comma-separated element counts")
     args = parser.parse_args()
     sizes = [2**16, 2**20] if args.quick else [2**10, 2**16, 2**20, 2**24]
+    if args.sizes:
+        sizes = [int(v) for v in args.sizes.split(",")]
+    only = {v for v in args.only.split(",") if v}
     rounds = args.rounds or (3 if args.quick else 5)
     pause = args.pause if args.pause is not None else (0.02 if args.quick else 0.25)
     torch = None if args.no_torch else try_import_torch()
@@ -533,9 +542,10 @@ def main() -> None:
     )
     bandwidth = triad_bandwidth(rounds, pause)
     print(f"triad bandwidth: {bandwidth:.1f} GB/s\n")
-    run_kernels(sizes, rounds, pause, bandwidth, torch)
-    run_adam(rounds, pause, bandwidth)
-    run_startup(cold=not args.quick)
+    run_kernels(sizes, rounds, pause, bandwidth, torch, only)
+    if not only:
+        run_adam(rounds, pause, bandwidth)
+        run_startup(cold=not args.quick)
 
 
 if __name__ == "__main__":
