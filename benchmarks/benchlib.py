@@ -2,7 +2,9 @@
 
 The machine is shared and noisy, and BLAS/OpenMP worker threads spin for ~0.1 s after a
 call. So contenders are interleaved (their order rotates each round), every timed block
-is preceded by a pause, and medians and minimums are reported, never a single run.
+is preceded by a pause and one untimed call (threads that slept through the pause take
+~1 ms to wake, which a training loop never pays), and medians and minimums are reported,
+never a single run.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ class Timing:
 
 
 def calls_per_block(fn: Callable[[], object], target_seconds: float) -> int:
-    """How many calls of ``fn`` fill about ``target_seconds`` (at least 1)."""
+    """How many calls of ``fn`` fill about ``target_seconds`` (at least 1), from a warm call."""
+    fn()
     start = time.perf_counter()
     fn()
     one = time.perf_counter() - start
@@ -67,6 +70,7 @@ def interleaved(
                 setups[i]()
             if pause:
                 time.sleep(pause)
+            fn()  # untimed: wakes worker threads that slept through the pause
             start = time.perf_counter()
             for _ in range(k):
                 fn()

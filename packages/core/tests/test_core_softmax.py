@@ -223,3 +223,9 @@ def test_cross_entropy_rejects_bad_targets() -> None:
         ops.softmax_cross_entropy(x, np.array([0, 1, 2]), label_smoothing=1.5)
     with pytest.raises(ValueError, match=r"logits must be \(N, C\)"):
         ops.softmax_cross_entropy(np.zeros(3), np.array([0]))
+
+
+def test_cross_entropy_backward_rejects_bad_targets() -> None:
+    x = np.zeros((2, 3), dtype=np.float32)
+    with pytest.raises(IndexError, match="target 3 at position 0"):
+        ops.softmax_cross_entropy_backward(x, np.array([3, 0]), np.zeros(2), np.ones(2))

@@ -740,7 +740,8 @@ def softmax_cross_entropy(
     if not 0.0 <= eps <= 1.0:
         raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {eps}")
     n, c = x.shape
-    _check_targets(t, c, ignore_index, op)
+    if not c:
+        _check_targets(t, c, ignore_index, op)
     lse = _lse_rows(x) if c else np.full(n, -np.inf)
     losses = np.empty(n, dtype=np.float64)
     target_weight = np.empty(n, dtype=np.float64)
@@ -748,6 +749,8 @@ def softmax_cross_entropy(
         _sm.cross_entropy_rows.pick(x.size)(
             x, lse, t, w, int(ignore_index), eps, losses, target_weight
         )
+        if target_weight.min() < 0.0:  # the kernel marked a target outside [0, C)
+            _check_targets(t, c, ignore_index, op)
     return losses.astype(x.dtype), lse, target_weight
 
 
@@ -764,6 +767,7 @@ def softmax_cross_entropy_backward(
     op = "softmax_cross_entropy_backward"
     x, t, w = _ce_inputs(logits, target, weight, op)
     n = x.shape[0]
+    _check_targets(t, x.shape[1], ignore_index, op)  # the kernel indexes rows by target
     g = contiguous(grad, dtype=np.float64).reshape(n)
     out = _empty(x)
     if out.size:

@@ -118,7 +118,8 @@ def cross_entropy_rows(
     """Per-row loss from logits and their logsumexp (PyTorch's definition).
 
     loss_i = (1 - eps) w[t] (lse - x[t]) + (eps / C) sum_c w[c] (lse - x[c]); 0 if ignored.
-    target_weight[i] = w[t_i] (0 if ignored): the denominator of the mean reduction.
+    target_weight[i] = w[t_i] (0 if ignored): the denominator of the mean reduction;
+    -1 marks a target outside [0, C).
     """
     c = x.shape[1]
     for i in prange(x.shape[0]):
@@ -126,6 +127,10 @@ def cross_entropy_rows(
         if t == ignore_index:
             losses[i] = 0.0
             target_weight[i] = 0.0
+            continue
+        if t < 0 or t >= c:  # reported by ops as an IndexError
+            losses[i] = np.nan
+            target_weight[i] = -1.0
             continue
         xr = x[i]
         li = lse[i]
