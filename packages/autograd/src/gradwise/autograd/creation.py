@@ -9,20 +9,19 @@ from typing import Any
 
 import numpy as np
 
+from gradwise.autograd._args import shape_args as _shape_args
 from gradwise.autograd.tensor import Tensor
 from gradwise.core.dtypes import DEFAULT_FLOAT, DEFAULT_INT, as_dtype
 from gradwise.core.random import Generator, default_generator
 
 
 def _shape(op: str, shape: tuple[Any, ...]) -> tuple[int, ...]:
-    if len(shape) == 1 and isinstance(shape[0], tuple | list):
-        shape = tuple(shape[0])
-    for d in shape:
-        if isinstance(d, bool) or not isinstance(d, int | np.integer):
-            raise TypeError(f"{op}: shape entries must be ints, got {shape!r}")
+    """``f(2, 3)`` or ``f((2, 3))`` as a tuple of non-negative ints."""
+    dims = _shape_args(op, shape)
+    for d in dims:
         if d < 0:
-            raise ValueError(f"{op}: negative dimension {d} in shape {shape!r}")
-    return tuple(int(d) for d in shape)
+            raise ValueError(f"{op}: negative dimension {d} in shape {dims!r}")
+    return dims
 
 
 def _make(data: np.ndarray[Any, Any], requires_grad: bool) -> Tensor:

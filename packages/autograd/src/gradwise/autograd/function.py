@@ -93,24 +93,6 @@ class AccumulateGrad(Node):
         """The leaf tensor (None once it has been garbage collected)."""
         return self._variable()
 
-    def accumulate(self, grad: Array, owned: bool) -> None:
-        """``leaf.grad += grad`` (in place), or set it; ``owned`` means ``grad`` may be kept."""
-        leaf = self._variable()
-        if leaf is None:
-            return
-        dtype = leaf.data.dtype
-        if grad.dtype is not dtype and grad.dtype != dtype:
-            grad = grad.astype(dtype)
-            owned = True
-        current = leaf._grad
-        if current is None:
-            flags = grad.flags
-            if not (owned and flags.writeable and flags.c_contiguous):
-                grad = np.array(grad, copy=True, order="C")
-            leaf._grad = _TENSOR[0]._wrap(grad)
-        else:
-            np.add(current.data, grad, out=current.data)
-
 
 class Function(Node):
     """Base of every differentiable op: ``forward`` and ``backward`` side by side.

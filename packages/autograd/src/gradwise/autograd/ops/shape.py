@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from gradwise.autograd._args import shape_args as _shape_args
 from gradwise.autograd.function import Function, Grads
 from gradwise.autograd.tensor import Tensor, as_tensor
 from gradwise.core import ops as cops
@@ -115,16 +116,6 @@ class Stack(Function):
 
     def backward(self, grad: Array) -> Grads:
         return tuple(np.take(grad, i, axis=self.axis) for i in range(self.n))
-
-
-def _shape_args(op: str, shape: tuple[Any, ...]) -> tuple[int, ...]:
-    """Accept ``f(2, 3)`` and ``f((2, 3))``; every entry an int."""
-    if len(shape) == 1 and isinstance(shape[0], tuple | list):
-        shape = tuple(shape[0])
-    for d in shape:
-        if isinstance(d, bool) or not isinstance(d, int | np.integer):
-            raise TypeError(f"{op}: shape entries must be ints, got {shape!r}")
-    return tuple(int(d) for d in shape)
 
 
 def reshape(x: Tensor, *shape: Any) -> Tensor:
