@@ -25,6 +25,8 @@ from gradwise.core.dtypes import Array, Axis, Shape, contiguous
 
 
 _add_reduce: Callable[..., Array] = np.add.reduce
+_max_reduce: Callable[..., Array] = np.maximum.reduce
+_min_reduce: Callable[..., Array] = np.minimum.reduce
 
 
 def fmt_shape(shape: Shape) -> str:
@@ -458,11 +460,27 @@ def _extreme(x: Array, axis: Axis, keepdims: bool, want_max: bool) -> Array:
 
 def max(x: Array, axis: Axis = None, keepdims: bool = False) -> Array:
     """y = x.max(axis); NaN propagates; empty raises ValueError."""
+    if (
+        axis is None
+        and not keepdims
+        and type(x) is np.ndarray
+        and x.size
+        and x.dtype.kind in "biuf"
+    ):
+        return np.asarray(_max_reduce(x, None))  # the whole-array case, nothing in the way
     return _extreme(x, axis, keepdims, True)
 
 
 def min(x: Array, axis: Axis = None, keepdims: bool = False) -> Array:
     """y = x.min(axis); NaN propagates; empty raises ValueError."""
+    if (
+        axis is None
+        and not keepdims
+        and type(x) is np.ndarray
+        and x.size
+        and x.dtype.kind in "biuf"
+    ):
+        return np.asarray(_min_reduce(x, None))
     return _extreme(x, axis, keepdims, False)
 
 
