@@ -764,10 +764,10 @@ def softmax_cross_entropy(
     losses = np.empty(n, dtype=np.float64)
     target_weight = np.empty(n, dtype=np.float64)
     if n:
-        _sm.cross_entropy_rows.pick(x.size)(
+        bad = _sm.cross_entropy_rows.pick(x.size)(
             x, lse, t, w, int(ignore_index), eps, losses, target_weight
         )
-        if target_weight.min() < 0.0:  # the kernel marked a target outside [0, C)
+        if bad:  # the kernel found targets outside [0, C): name the first
             _check_targets(t, c, ignore_index, op)
     return losses.astype(x.dtype), lse, target_weight
 

@@ -114,14 +114,15 @@ def cross_entropy_rows(
     smoothing: float,
     losses: Array,
     target_weight: Array,
-) -> None:
+) -> int:
     """Per-row loss from logits and their logsumexp (PyTorch's definition).
 
     loss_i = (1 - eps) w[t] (lse - x[t]) + (eps / C) sum_c w[c] (lse - x[c]); 0 if ignored.
     target_weight[i] = w[t_i] (0 if ignored): the denominator of the mean reduction;
-    -1 marks a target outside [0, C).
+    -1 marks a target outside [0, C); returns how many there are.
     """
     c = x.shape[1]
+    bad = 0
     for i in prange(x.shape[0]):
         t = target[i]
         if t == ignore_index:
@@ -131,6 +132,7 @@ def cross_entropy_rows(
         if t < 0 or t >= c:  # reported by ops as an IndexError
             losses[i] = np.nan
             target_weight[i] = -1.0
+            bad += 1
             continue
         xr = x[i]
         li = lse[i]
@@ -143,6 +145,7 @@ def cross_entropy_rows(
             loss += smoothing / c * s
         losses[i] = loss
         target_weight[i] = wt
+    return bad
 
 
 @kernel(65536, exact=True)
