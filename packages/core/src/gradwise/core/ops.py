@@ -719,7 +719,7 @@ def _ce_inputs(
     t = contiguous(target, dtype=np.int64)
     c = x.shape[1]
     if weight is None:
-        w = np.ones(c, dtype=np.float64)
+        w = _unit_weights(c)
     else:
         w = contiguous(weight, dtype=np.float64)
         if w.shape != (c,):
@@ -727,6 +727,20 @@ def _ce_inputs(
                 f"{op}: weight has shape {fmt_shape(w.shape)}, expected ({c},) for {c} classes"
             )
     return x, t, w
+
+
+_UNIT_WEIGHTS: dict[int, Array] = {}
+
+
+def _unit_weights(c: int) -> Array:
+    """A read-only float64 array of c ones (cached: kernels only read class weights)."""
+    w = _UNIT_WEIGHTS.get(c)
+    if w is None:
+        w = np.ones(c, dtype=np.float64)
+        w.flags.writeable = False
+        if len(_UNIT_WEIGHTS) < 64:
+            _UNIT_WEIGHTS[c] = w
+    return w
 
 
 def _check_targets(t: Array, c: int, ignore_index: int, op: str) -> None:
@@ -785,12 +799,10 @@ def softmax_cross_entropy_backward(
     op = "softmax_cross_entropy_backward"
     x, t, w = _ce_inputs(logits, target, weight, op)
     n = x.shape[0]
-    if t.size and (t.max() >= x.shape[1] or t.min() < 0):  # the kernel indexes by target
-        _check_targets(t, x.shape[1], ignore_index, op)
     g = contiguous(grad, dtype=np.float64).reshape(n)
     out = _empty(x)
     if out.size:
-        _sm.cross_entropy_backward_rows.pick(x.size)(
+        bad = _sm.cross_entropy_backward_rows.pick(x.size)(
             x,
             contiguous(lse, dtype=np.float64),
             t,
@@ -798,9 +810,11 @@ def softmax_cross_entropy_backward(
             g,
             int(ignore_index),
             float(label_smoothing),
-            float(w.sum()),
+            float(x.shape[1]) if weight is None else float(w.sum()),
             out,
         )
+        if bad:  # the kernel skipped targets outside [0, C): name the first
+            _check_targets(t, x.shape[1], ignore_index, op)
     return out
 
 

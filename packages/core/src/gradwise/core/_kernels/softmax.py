@@ -159,18 +159,22 @@ def cross_entropy_backward_rows(
     smoothing: float,
     weight_sum: float,
     out: Array,
-) -> None:
+) -> int:
     """dx = g_i ((1-eps) w_t (p - onehot) + eps/C (W p - w)), p = exp(x - lse), W = sum(w).
 
-    One pass per row; ignored rows get 0.
+    One pass per row; ignored rows get 0. Rows whose target is outside [0, C) get 0 too and
+    are counted: the return value, which ops turns into an IndexError.
     """
     c = x.shape[1]
+    bad = 0
     for i in prange(x.shape[0]):
         xr = x[i]
         orow = out[i]
         t = target[i]
-        if t == ignore_index:
+        if t == ignore_index or t < 0 or t >= c:
             orow[:] = 0.0
+            if t != ignore_index:
+                bad += 1
             continue
         li = orow.dtype.type(lse[i])
         gi = grad[i]
@@ -185,3 +189,4 @@ def cross_entropy_backward_rows(
             for j in range(c):
                 orow[j] = coef * vexp(xr[j] - li) - b * weight[j]
         orow[t] -= a
+    return bad
