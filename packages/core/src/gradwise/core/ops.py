@@ -103,7 +103,7 @@ def relu(x: Array) -> Array:
     """y = max(x, 0); NaN propagates."""
     x = _fx(x, "relu")
     if x.size < 4096:  # NumPy's maximum is as fast and skips a kernel dispatch (~0.5 us)
-        small: Array = np.maximum(x, x.dtype.type(0))
+        small: Array = np.maximum(x, 0)  # a Python 0 is weak: the dtype stays x's
         return small
     out = _empty(x)
     _act.relu.pick(x.size)(_flat(x), _flat(out))
@@ -443,8 +443,8 @@ def mean_backward(grad: Array, shape: Shape, axis: Axis = None, keepdims: bool =
 def _extreme(x: Array, axis: Axis, keepdims: bool, want_max: bool) -> Array:
     quick = type(x) is np.ndarray and x.size > 0 and x.dtype.kind in "biuf"
     if quick and (axis is None or (type(axis) is int and -x.ndim <= axis < x.ndim)):
-        reduce = x.max if want_max else x.min
-        return np.asarray(reduce(axis=axis, keepdims=keepdims))
+        reduce = _max_reduce if want_max else _min_reduce
+        return np.asarray(reduce(x, axis, None, None, keepdims))
     op = "max" if want_max else "min"
     x = _reduce_input(x, op)
     axes = normalize_axes(x.ndim, axis, op)
