@@ -69,10 +69,6 @@ class Tensor:
             v = self._version = Version()
         return v
 
-    @property
-    def _version_value(self) -> int:
-        return 0 if self._version is None else self._version.value
-
     def _edge(self) -> Node | None:
         """This tensor's node in a graph: its grad_fn, its AccumulateGrad, or None."""
         return self.grad_fn or self._acc
