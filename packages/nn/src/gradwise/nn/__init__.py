@@ -1,9 +1,61 @@
 """gradwise.nn: Modules, parameters, initialisers, data loading and safetensors saving.
 
-This distribution is a placeholder until its issue lands: it installs, imports and
-declares its dependencies, and holds no public API yet.
+``Module`` registers the ``Parameter``s, buffers and sub-modules assigned to it;
+layers (``Linear``, ``LayerNorm``, ``BatchNorm1d``, ``Embedding``) run as single fused
+graph nodes. ``gradwise.nn.init``, ``gradwise.nn.utils`` and ``gradwise.nn.functional``
+are submodules.
 """
+
+from gradwise.nn import functional, init, utils
+from gradwise.nn.activation import (
+    GELU,
+    Flatten,
+    LeakyReLU,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+)
+from gradwise.nn.container import MLP, ModuleDict, ModuleList, Sequential
+from gradwise.nn.dropout import Dropout
+from gradwise.nn.embedding import Embedding
+from gradwise.nn.linear import Identity, Linear
+from gradwise.nn.module import IncompatibleKeys, Module, StateDictError
+from gradwise.nn.norm import BatchNorm1d, LayerNorm
+from gradwise.nn.parameter import Parameter
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "GELU",
+    "MLP",
+    "BatchNorm1d",
+    "Dropout",
+    "Embedding",
+    "Flatten",
+    "Identity",
+    "IncompatibleKeys",
+    "LayerNorm",
+    "LeakyReLU",
+    "Linear",
+    "LogSoftmax",
+    "Module",
+    "ModuleDict",
+    "ModuleList",
+    "Parameter",
+    "ReLU",
+    "Sequential",
+    "SiLU",
+    "Sigmoid",
+    "Softmax",
+    "Softplus",
+    "StateDictError",
+    "Tanh",
+    "__version__",
+    "functional",
+    "init",
+    "utils",
+]
