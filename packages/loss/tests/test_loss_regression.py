@@ -1,6 +1,7 @@
 """Regression losses: MSE, L1, Huber, smooth L1."""
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ X = [[0.5, -1.2, 2.0, 0.1], [-0.3, 0.8, -2.5, 1.7], [1.1, 0.0, -0.4, 3.2]]
 Y = [[0.2, -0.7, 0.5, 0.1], [1.0, 0.6, -1.0, -0.3], [1.9, -0.2, 0.1, 1.4]]
 
 # Computed with torch 2.13 (float64): F.<loss>(X, Y, reduction=r, ...).
-REG = {
+REG: dict[tuple[str, str], Any] = {
     ("mse", "mean"): 1.2283333333333335,
     ("l1", "mean"): 0.8833333333333333,
     ("huber", "mean"): 0.5212500000000001,

@@ -67,6 +67,12 @@ def _check_label_smoothing(eps: object, op: str) -> float:
 def _class_target(target: Tensor, x_shape: Shape, expected: Shape, op: str) -> Array:
     """The integer target array, checked against the input's shape."""
     t = target.data
+    if t.dtype.kind == "f" and t.shape != expected:
+        raise ValueError(
+            f"{op}: target shape {fmt_shape(t.shape)} does not match input shape "
+            f"{fmt_shape(x_shape)}; expected {fmt_shape(x_shape)} for class probabilities "
+            f"or {fmt_shape(expected)} for class indices"
+        )
     if t.dtype.kind not in "iu":
         raise TypeError(
             f"{op}: class-index targets must be integers, got dtype {t.dtype} (for class "
