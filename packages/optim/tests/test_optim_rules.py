@@ -204,7 +204,9 @@ SGD_CASES = [
 
 @pytest.mark.parametrize("opts", SGD_CASES, ids=str)
 def test_sgd_trajectory_matches_documented_rule(opts: dict[str, Any]) -> None:
-    assert_trajectories(run_gradwise(SGD, {"lr": 0.05, **opts}), ref_sgd(problem_grads, 0.05, **opts))
+    assert_trajectories(
+        run_gradwise(SGD, {"lr": 0.05, **opts}), ref_sgd(problem_grads, 0.05, **opts)
+    )
 
 
 ADAM_CASES = list(itertools.product([0.0, 0.1], [False, True], [False, True]))
@@ -260,7 +262,9 @@ def test_adagrad_trajectory_matches_documented_rule(
     [(SGD, ref_sgd), (Adam, ref_adam), (RMSprop, ref_rmsprop), (Adagrad, ref_adagrad)],
     ids=["SGD", "Adam", "RMSprop", "Adagrad"],
 )
-def test_default_options_match_documented_rule(cls: type[Optimizer], ref: Callable[..., Any]) -> None:
+def test_default_options_match_documented_rule(
+    cls: type[Optimizer], ref: Callable[..., Any]
+) -> None:
     lr = 0.05
     assert_trajectories(run_gradwise(cls, {"lr": lr}), ref(problem_grads, lr))
 
