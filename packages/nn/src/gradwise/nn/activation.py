@@ -15,14 +15,14 @@ from gradwise.autograd import (
     softplus,
     tanh,
 )
-from gradwise.nn.module import Module
+from gradwise.nn.module import _Unary
 
 
 def _inplace_repr(inplace: bool) -> str:
     return "inplace=True" if inplace else ""
 
 
-class ReLU(Module):
+class ReLU(_Unary):
     """y = max(x, 0).
 
     Args:
@@ -43,7 +43,7 @@ class ReLU(Module):
         return _inplace_repr(self.inplace)
 
 
-class LeakyReLU(Module):
+class LeakyReLU(_Unary):
     """y = x if x > 0 else negative_slope * x.
 
     Args:
@@ -65,7 +65,7 @@ class LeakyReLU(Module):
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
-class Sigmoid(Module):
+class Sigmoid(_Unary):
     """y = 1 / (1 + exp(-x))."""
 
     def forward(self, x: Tensor) -> Tensor:
@@ -73,7 +73,7 @@ class Sigmoid(Module):
         return sigmoid(x)
 
 
-class Tanh(Module):
+class Tanh(_Unary):
     """y = tanh(x)."""
 
     def forward(self, x: Tensor) -> Tensor:
@@ -81,7 +81,7 @@ class Tanh(Module):
         return tanh(x)
 
 
-class GELU(Module):
+class GELU(_Unary):
     """y = x Phi(x), or PyTorch's tanh approximation with ``approximate='tanh'``.
 
     Raises:
@@ -103,7 +103,7 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
-class SiLU(Module):
+class SiLU(_Unary):
     """y = x sigmoid(x) (swish).
 
     Args:
@@ -123,7 +123,7 @@ class SiLU(Module):
         return _inplace_repr(self.inplace)
 
 
-class Softplus(Module):
+class Softplus(_Unary):
     """y = log(1 + exp(beta x)) / beta, and y = x where beta x > threshold."""
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
@@ -140,7 +140,7 @@ class Softplus(Module):
         return f"beta={self.beta}, threshold={self.threshold}"
 
 
-class Softmax(Module):
+class Softmax(_Unary):
     """y = exp(x) / sum(exp(x)) along ``axis`` (``Softmax(1)`` works positionally)."""
 
     def __init__(self, axis: int = -1) -> None:
@@ -156,7 +156,7 @@ class Softmax(Module):
         return f"axis={self.axis}"
 
 
-class LogSoftmax(Module):
+class LogSoftmax(_Unary):
     """y = x - logsumexp(x) along ``axis``."""
 
     def __init__(self, axis: int = -1) -> None:
@@ -172,7 +172,7 @@ class LogSoftmax(Module):
         return f"axis={self.axis}"
 
 
-class Flatten(Module):
+class Flatten(_Unary):
     """Merge axes ``start_axis`` .. ``end_axis`` (by default all but the batch axis)."""
 
     def __init__(self, start_axis: int = 1, end_axis: int = -1) -> None:

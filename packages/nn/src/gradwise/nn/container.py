@@ -126,6 +126,10 @@ class Sequential(_Indexed):
         assert module is not None
         return module
 
+    def __call__(self, x: Tensor) -> Tensor:
+        """Run :meth:`forward`."""
+        return self.forward(x)
+
     def forward(self, x: Tensor) -> Tensor:
         """Apply each module in turn."""
         for m in self._modules.values():

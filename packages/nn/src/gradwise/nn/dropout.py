@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from gradwise.autograd import Tensor, dropout
-from gradwise.nn.module import Module
+from gradwise.nn.module import _Unary
 
 
-class Dropout(Module):
+class Dropout(_Unary):
     """y = x * mask / (1 - p) in training mode (mask ~ Bernoulli(1 - p)); y = x in eval mode.
 
     Draws from ``gradwise.core.default_generator``.

@@ -133,6 +133,10 @@ class Embedding(Module):
         emb.weight.requires_grad_(not freeze)
         return emb
 
+    def __call__(self, idx: Tensor | Array) -> Tensor:
+        """Run :meth:`forward`."""
+        return self.forward(idx)
+
     def forward(self, idx: Tensor | Array) -> Tensor:
         """Look up the rows at ``idx``."""
         return embedding(idx, self.weight, self.padding_idx, "Embedding")

@@ -12,7 +12,7 @@ from gradwise.autograd.function import Grads
 from gradwise.core import ops as cops
 from gradwise.core.dtypes import Array, as_dtype
 from gradwise.nn import init
-from gradwise.nn.module import Module
+from gradwise.nn.module import _Unary
 from gradwise.nn.parameter import Parameter
 
 
@@ -109,7 +109,7 @@ def _positive(value: object, op: str, name: str, allow_zero: bool = True) -> int
     return int(value)
 
 
-class Linear(Module):
+class Linear(_Unary):
     """y = x @ weight^T + bias, on the last axis of ``(..., in_features)`` inputs.
 
     ``weight`` has shape ``(out_features, in_features)`` and, like ``bias``, starts as
@@ -162,7 +162,7 @@ class Linear(Module):
         )
 
 
-class Identity(Module):
+class Identity(_Unary):
     """y = x (a placeholder; constructor arguments are accepted and ignored, as PyTorch)."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:

@@ -20,6 +20,7 @@ from gradwise.core.dtypes import Array, as_dtype
 from gradwise.nn.parameter import Parameter
 
 M = TypeVar("M", bound="Module")
+_DEVICES = ("cpu", "cuda", "mps", "xpu", "meta")
 
 
 class IncompatibleKeys(NamedTuple):
@@ -98,11 +99,13 @@ class Module:
         if isinstance(value, Parameter):
             self._registry("parameters")
             assert params is not None
-            self._forget(name)
+            if name not in params:  # re-assigning keeps the registration order
+                self._forget(name)
             params[name] = value
         elif isinstance(value, Module):
             self._registry("module")
-            self._forget(name)
+            if name not in self._modules:
+                self._forget(name)
             self._modules[name] = value
         elif params is not None and name in params:
             if value is not None:
@@ -142,7 +145,7 @@ class Module:
         if not isinstance(name, str):
             raise TypeError(f"{what} name should be a str, got {type(name).__name__}")
         if name == "" or "." in name:
-            raise KeyError(f'{what} name can\'t be empty or contain ".", got {name!r}')
+            raise KeyError(f"{what} name must be non-empty and contain no dot, got {name!r}")
         if name in self.__dict__ and not (
             name in self._parameters or name in self._buffers or name in self._modules
         ):
@@ -438,7 +441,7 @@ class Module:
         if kwargs:
             raise TypeError(f"to: unexpected keyword arguments {sorted(kwargs)}")
         for a in args:
-            if isinstance(a, str) and a.split(":")[0] == "cpu":
+            if isinstance(a, str) and a.split(":")[0] in _DEVICES:
                 device = a
             elif dtype is None:
                 dtype = a
@@ -496,3 +499,15 @@ class Module:
         if not child_lines and len(extra_lines) == 1:
             return head + extra_lines[0] + ")"
         return head + "\n  " + "\n  ".join(body) + "\n)"
+
+
+class _Unary(Module):
+    """A Module from one Tensor to one Tensor, with a ``__call__`` type checkers can see."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        """The computation; every subclass defines it."""
+        raise NotImplementedError(f'Module [{type(self).__name__}] is missing the "forward" method')
+
+    def __call__(self, x: Tensor) -> Tensor:
+        """Run :meth:`forward`."""
+        return self.forward(x)

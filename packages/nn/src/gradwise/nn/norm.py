@@ -22,7 +22,7 @@ from gradwise.autograd.function import Grads
 from gradwise.core import ops as cops
 from gradwise.core.dtypes import Array, Shape
 from gradwise.nn.linear import _float_dtype
-from gradwise.nn.module import Module
+from gradwise.nn.module import _Unary
 from gradwise.nn.parameter import Parameter
 
 # ---- LayerNorm ---------------------------------------------------------------------------
@@ -150,7 +150,7 @@ def layer_norm(
     )
 
 
-class LayerNorm(Module):
+class LayerNorm(_Unary):
     """y = (x - E[x]) / sqrt(Var[x] + eps) * weight + bias over the last axes.
 
     Statistics use the biased variance over the trailing ``normalized_shape`` axes of
@@ -195,9 +195,10 @@ class LayerNorm(Module):
         return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps, "LayerNorm")
 
     def extra_repr(self) -> str:
-        """``(shape,), eps=.., elementwise_affine=..``."""
+        """``(shape,), eps=.., elementwise_affine=.., bias=..``."""
         return (
-            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+            f"{self.normalized_shape}, eps={self.eps}, "
+            f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}"
         )
 
 
@@ -356,7 +357,7 @@ def batch_norm(
     )
 
 
-class BatchNorm1d(Module):
+class BatchNorm1d(_Unary):
     """Batch normalisation of ``(N, C)`` or ``(N, C, L)`` inputs, per channel C.
 
     Training mode normalises with the batch's statistics (biased variance) and updates
@@ -372,6 +373,7 @@ class BatchNorm1d(Module):
         affine: Learn ``weight`` (ones) and ``bias`` (zeros).
         track_running_stats: Keep running statistics (buffers).
         dtype: float32 (default) or float64.
+        bias: Learn ``bias`` (when ``affine``), keyword-only as in PyTorch 2.13.
     """
 
     weight: Parameter | None
@@ -388,6 +390,8 @@ class BatchNorm1d(Module):
         affine: bool = True,
         track_running_stats: bool = True,
         dtype: Any = None,
+        *,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         self.num_features = num_features
@@ -398,7 +402,10 @@ class BatchNorm1d(Module):
         dt = _float_dtype(dtype, "BatchNorm1d")
         if affine:
             self.weight = Parameter(np.ones(num_features, dtype=dt))
-            self.bias = Parameter(np.zeros(num_features, dtype=dt))
+            if bias:
+                self.bias = Parameter(np.zeros(num_features, dtype=dt))
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -459,8 +466,9 @@ class BatchNorm1d(Module):
         )
 
     def extra_repr(self) -> str:
-        """PyTorch's ``C, eps=.., momentum=.., affine=.., track_running_stats=..``."""
+        """PyTorch's ``C, eps=.., momentum=.., affine=.., bias=.., track_running_stats=..``."""
         return (
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-            f"affine={self.affine}, track_running_stats={self.track_running_stats}"
+            f"affine={self.affine}, bias={self.bias is not None}, "
+            f"track_running_stats={self.track_running_stats}"
         )
