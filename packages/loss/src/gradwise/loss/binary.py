@@ -6,7 +6,6 @@ import numpy as np
 
 from gradwise.autograd.function import Function, Grads
 from gradwise.autograd.tensor import Tensor
-from gradwise.core import ops as cops
 from gradwise.core.dtypes import Array
 from gradwise.loss._common import (
     ArrayLike,
@@ -115,7 +114,7 @@ class BCEWithLogitsLoss(Function):
     Without ``pos_weight`` (pw = 1) this is the familiar max(x, 0) - x y + log1p(e^-|x|).
     """
 
-    __slots__ = ("need_dy", "reduction", "s_pw", "s_w", "s_x", "s_y")
+    __slots__ = ("need_dy", "reduction", "s_e", "s_pw", "s_w", "s_x", "s_y")
     saves = (0, 1)
 
     def forward(
@@ -130,24 +129,25 @@ class BCEWithLogitsLoss(Function):
     ) -> Array:
         """The reduced loss, computed without overflow; saves x, y and the weights."""
         y = cast(y, x.dtype)
-        sp_neg = _softplus_neg(x)
+        e = np.exp(-np.abs(x))  # in (0, 1]: never overflows; reused for sigmoid in backward
+        sp_neg = np.maximum(-x, 0.0) + np.log1p(e)
         if pos_weight is None:
             losses = (1.0 - y) * x + sp_neg
         else:
             losses = (1.0 - y) * x + (1.0 + (pos_weight - 1.0) * y) * sp_neg
         if weight is not None:
             losses = losses * weight
-        self.s_x, self.s_y, self.s_w, self.s_pw = x, y, weight, pos_weight
+        self.s_x, self.s_y, self.s_w, self.s_pw, self.s_e = x, y, weight, pos_weight, e
         self.reduction, self.need_dy = reduction, need_dy
         return reduce(losses, reduction, x.dtype)
 
     def backward(self, grad: Array) -> Grads:
-        """(dx, dy) from the saved x and y."""
-        x, y, w, pw = self.s_x, self.s_y, self.s_w, self.s_pw
+        """(dx, dy) from the saved x, y and e = exp(-|x|)."""
+        x, y, w, pw, e = self.s_x, self.s_y, self.s_w, self.s_pw, self.s_e
         g = scale(grad, self.reduction, x.size)
         if w is not None:
             g = g * w
-        sig = cops.sigmoid(x)
+        sig = np.where(x >= 0, 1.0, e) / (1.0 + e)  # sigmoid(x) without overflow
         dx = g * (sig - y) if pw is None else g * ((1.0 + (pw - 1.0) * y) * sig - pw * y)
         dy: Array | None = None
         if self.need_dy:
