@@ -193,7 +193,5 @@ def test_batch_norm_errors() -> None:
         bn(Tensor(np.ones((1, 3), dtype=np.float32)))
     assert bn.num_batches_tracked is not None
     assert bn.num_batches_tracked.item() == 0
-    with pytest.raises(
-        TypeError, match="BatchNorm1d: running_mean has dtype float32 but input has float64"
-    ):
+    with pytest.raises(TypeError, match="BatchNorm1d: running_mean has dtype float32 but input"):
         bn(Tensor(np.ones((4, 3))))
