@@ -73,9 +73,11 @@ def clip_grad_norm_(
         )
     coef = dt.type(max_norm) / (total + dt.type(1e-6))
     if coef < 1:
-        for g in grads:
-            g.data *= coef.astype(g.data.dtype)
-            g.version_counter().value += 1
+        # an infinite total gives coef 0 and inf * 0 = NaN gradients, as in PyTorch
+        with np.errstate(invalid="ignore"):
+            for g in grads:
+                g.data *= coef.astype(g.data.dtype)
+                g.version_counter().value += 1
     return Tensor._wrap(total)
 
 
