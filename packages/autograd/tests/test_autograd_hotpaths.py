@@ -302,3 +302,39 @@ def test_engine_gradients_match_a_numpy_reference(
     assert a.grad is not None and b.grad is not None
     np.testing.assert_allclose(a.grad.numpy(), uses * (vb + 1), rtol=1e-12)
     np.testing.assert_allclose(b.grad.numpy(), uses * va, rtol=1e-12)
+
+
+# ---- the engine's chain shortcut ----------------------------------------------------------
+
+
+def test_chain_node_reached_twice_from_one_node_gets_both_gradients() -> None:
+    a = _leaf([1.0, -2.0, 3.0], "float64")
+    y = a * 2
+    (y * y).sum().backward()  # Mul's two edges lead to the same pending node
+    assert a.grad is not None
+    np.testing.assert_array_equal(a.grad.numpy(), 8 * a.numpy())
+
+
+def test_two_non_leaf_children_go_through_the_heap_in_order() -> None:
+    calls: list[str] = []
+
+    class Tap(Function):
+        __slots__ = ("tag",)
+
+        def forward(self, x: Arr, *, tag: str) -> Arr:
+            self.tag = tag
+            return x.copy()
+
+        def backward(self, grad: Arr) -> Grads:
+            calls.append(self.tag)
+            return (grad,)
+
+    a = _leaf([1.0, 2.0], "float64")
+    t1 = Tap.apply(a * 3, tag="t1")
+    t2 = Tap.apply(t1 + a, tag="t2")  # depends on t1: must run before it
+    (t1 * t2).sum().backward()  # Mul's first child t1 waits; t2 joins it in the heap
+    assert calls == ["t2", "t1"]
+    va = a.numpy()
+    # d/da (3a * 4a) = 24a
+    assert a.grad is not None
+    np.testing.assert_allclose(a.grad.numpy(), 24 * va, rtol=1e-12)

@@ -115,6 +115,8 @@ class Function(Node):
     """Indices of inputs whose data backward reads (-1: the output); their versions are
     recorded so that an in-place change before backward is caught."""
     _saved_slots: ClassVar[tuple[str, ...]] = ()
+    _releases: ClassVar[bool] = False
+    """Whether ``release`` has anything to drop (saved slots or an overriding method)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -125,6 +127,7 @@ class Function(Node):
         cls._saved_slots = tuple(names)
         if names and "release" not in cls.__dict__:
             cls.release = _make_release(tuple(names))  # type: ignore[method-assign]
+        cls._releases = bool(names) or cls.release is not Function.release
         inherited = getattr(cls.apply, "__func__", None)
         if "apply" not in cls.__dict__ and getattr(inherited, "_generic", False):
             fast = _specialised_apply(cls)
@@ -407,11 +410,13 @@ def run_backward(
             heap.append((-node.seq, node))
         else:
             pending[node] = prev + g
+    if not heap:
+        return _finish(leaves, op)
     if len(heap) > 1:
         heap.sort()
-    while heap:
-        fn: Function = heappop(heap)[1]  # type: ignore[assignment]
-        grad = pending.pop(fn)
+    fn: Function = heappop(heap)[1]  # type: ignore[assignment]
+    grad = pending.pop(fn)
+    while True:
         saved = fn._saved_versions
         if saved is None:
             raise RuntimeError(
@@ -423,8 +428,13 @@ def run_backward(
             if counter.value != value:
                 fn.check_versions()
         input_grads = fn.backward(grad)
-        if not retain_graph:
+        if not retain_graph and fn._releases:
             fn.release()
+        # A chain: when the heap is empty, the first node that gets a gradient here is the
+        # only pending node, so it runs next without passing through the heap (unless a
+        # second node gets one too).
+        nxt: Node | None = None
+        nxt_grad = grad
         inputs = fn.inputs
         for i in range(len(inputs)):
             child = inputs[i]
@@ -442,18 +452,36 @@ def run_backward(
             if child.is_accumulator:
                 prev = leaves.get(child)
                 leaves[child] = ig if prev is None else prev + ig
-                continue
-            prev = pending.get(child)
-            if prev is None:
-                pending[child] = ig
-                heappush(heap, (-child.seq, child))
+            elif child is nxt:
+                nxt_grad = nxt_grad + ig
             else:
-                pending[child] = prev + ig
-    if op != "backward":
-        return leaves
+                prev = pending.get(child)
+                if prev is not None:
+                    pending[child] = prev + ig
+                elif nxt is None and not heap:
+                    nxt, nxt_grad = child, ig
+                else:
+                    pending[child] = ig
+                    heappush(heap, (-child.seq, child))
+        if nxt is not None:
+            if not heap:
+                fn, grad = nxt, nxt_grad  # type: ignore[assignment]
+                continue
+            pending[nxt] = nxt_grad
+            heappush(heap, (-nxt.seq, nxt))
+        if not heap:
+            break
+        fn = heappop(heap)[1]  # type: ignore[assignment]
+        grad = pending.pop(fn)
     # drop this frame's references to gradients, so that _accumulate can tell by reference
     # count which ones nothing else holds
-    grad = ig = prev = input_grads = None  # type: ignore[assignment]
+    grad = ig = prev = nxt_grad = input_grads = None  # type: ignore[assignment]
+    return _finish(leaves, op)
+
+
+def _finish(leaves: dict[Node, Array], op: str) -> dict[Node, Array]:
+    if op != "backward":
+        return leaves
     _accumulate(leaves)
     return {}
 
