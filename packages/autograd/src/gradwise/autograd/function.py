@@ -346,6 +346,7 @@ def _specialised_apply(cls: type[Function]) -> Any:
 
 
 _new = object.__new__
+_add = np.add
 SEQUENCE = count()  # next() on itertools.count is atomic under the GIL
 _next_seq = SEQUENCE.__next__
 _STATE = grad_mode.STATE
@@ -415,7 +416,29 @@ def run_backward(
     if len(heap) > 1:
         heap.sort()
     fn: Function = heappop(heap)[1]  # type: ignore[assignment]
-    grad = pending.pop(fn)
+    return _drain(fn, pending.pop(fn), heap, pending, leaves, retain_graph, op)
+
+
+def backward_from(root: Tensor, grad: Array, retain_graph: bool) -> None:
+    """``run_backward((root,), (grad,), retain_graph)`` for one root (``Tensor.backward``)."""
+    node = root.grad_fn or root._acc
+    if node is None or node.is_accumulator:
+        run_backward((root,), (grad,), retain_graph)
+    else:
+        _drain(node, grad, [], {}, {}, retain_graph, "backward")  # type: ignore[arg-type]
+
+
+def _drain(
+    fn: Function,
+    grad: Array,
+    heap: list[tuple[int, Node]],
+    pending: dict[Node, Array],
+    leaves: dict[Node, Array],
+    retain_graph: bool,
+    op: str,
+) -> dict[Node, Array]:
+    """Run ``fn`` with ``grad``, then every node in the heap; then hand leaves their grads."""
+    ig = prev = None
     while True:
         saved = fn._saved_versions
         if saved is None:
@@ -520,6 +543,6 @@ def _accumulate(leaves: dict[Node, Array]) -> None:
             data = current.data
             if data.size == 1:
                 # NumPy's in-place add is twice as slow as add-then-assign on one element
-                data[...] = np.add(data, grad)
+                data[...] = _add(data, grad)
             else:
-                np.add(data, grad, out=data)
+                _add(data, grad, out=data)

@@ -241,8 +241,10 @@ class Tensor:
         data = self.data
         if gradient is None and not create_graph and self._rg and data.size == 1:
             # the common case (a scalar loss), without the checks' detours
-            seed = np.ones(data.shape, dtype=data.dtype) if data.ndim else np.array(1, data.dtype)
-            _function_module.run_backward((self,), (seed,), retain_graph)
+            seed = np.array(1, data.dtype)
+            _function_module.backward_from(
+                self, seed.reshape(data.shape) if data.ndim else seed, retain_graph
+            )
             return
         _engine.backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
 
