@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from gradwise.autograd.function import Function, Grads
@@ -10,7 +12,7 @@ from gradwise.autograd.tensor import Tensor, as_tensor
 from gradwise.core import ops as cops
 from gradwise.core.dtypes import Array, Axis, Shape
 
-_add_reduce = np.add.reduce
+_add_reduce: Callable[..., Array] = np.add.reduce
 
 
 class Sum(Function):
@@ -22,10 +24,10 @@ class Sum(Function):
         self.shape = x.shape
         self.axis = axis
         self.keepdims = keepdims
-        if axis is None and x.size <= cops.NUMPY_FULL_SUM_MAX and x.dtype.kind == "f":
-            if type(x) is np.ndarray:
-                # cops.sum's own first step, without the call (a third of a small sum)
-                return np.asarray(_add_reduce(x, None, None, None, keepdims))
+        small = axis is None and x.size <= cops.NUMPY_FULL_SUM_MAX
+        if small and x.dtype.kind == "f" and type(x) is np.ndarray:
+            # cops.sum's own first step, without the call (a third of a small sum)
+            return np.asarray(_add_reduce(x, None, None, None, keepdims))
         return cops.sum(x, axis, keepdims)
 
     def backward(self, grad: Array) -> Grads:
