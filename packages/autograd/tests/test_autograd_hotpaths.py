@@ -338,3 +338,17 @@ def test_two_non_leaf_children_go_through_the_heap_in_order() -> None:
     # d/da (3a * 4a) = 24a
     assert a.grad is not None
     np.testing.assert_allclose(a.grad.numpy(), 24 * va, rtol=1e-12)
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 100, 32767, 32768, 100_000])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_whole_array_sum_is_bitwise_cops_sum(n: int, dtype: str, keepdims: bool) -> None:
+    from gradwise.core import ops as cops
+
+    rng = np.random.default_rng(n)
+    x = (rng.standard_normal(n) * 1000).astype(dtype)
+    got = ag.tensor(x).sum(keepdims=keepdims).numpy()
+    want = cops.sum(x, None, keepdims)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert got.tobytes() == want.tobytes()
