@@ -191,7 +191,7 @@ class Function(Node):
         else:
             out = node.forward(*[t.data for t in inputs], **kwargs)
             rg = any(t._rg for t in inputs)
-        result = _new(_TENSOR[0])
+        result = _new(_Tensor)
         result.data = out
         result._grad = None
         result._version = None
@@ -298,7 +298,7 @@ def _specialised_apply(cls: type[Function]) -> Any:
         f"def apply({', '.join(sig)}):",
         "    _node = _new(cls)",
         f"    _out = _node.forward({call})",
-        "    _r = _new(_TENSOR[0])",
+        "    _r = _new(_Tensor)",
         "    _r.data = _out",
         "    _r._grad = None",
         "    _r._version = None",
@@ -351,6 +351,7 @@ SEQUENCE = count()  # next() on itertools.count is atomic under the GIL
 _next_seq = SEQUENCE.__next__
 _STATE = grad_mode.STATE
 _TENSOR: list[type[Tensor]] = []  # filled by tensor.py (which imports this module)
+_Tensor: type[Tensor]  # set by tensor.py too: a plain global is the fastest lookup
 
 
 def _link_view(result: Tensor, source: Tensor) -> None:
@@ -516,7 +517,7 @@ def _accumulate(leaves: dict[Node, Array]) -> None:
     the caller's seed, an array handed to two leaves, a view of an array that lives on,
     or an array an op still holds are copied.
     """
-    wrap = _TENSOR[0]._wrap
+    wrap = _Tensor._wrap
     while leaves:
         node, grad = leaves.popitem()
         leaf = node._variable()  # type: ignore[attr-defined]

@@ -626,6 +626,7 @@ class Cast(Function):
 
 
 _function_module._TENSOR.append(Tensor)
+_function_module._Tensor = Tensor
 
 from gradwise.autograd import engine as _engine  # noqa: E402
 from gradwise.autograd.ops import elementwise as _ew  # noqa: E402
