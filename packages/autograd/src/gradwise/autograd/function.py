@@ -351,7 +351,8 @@ SEQUENCE = count()  # next() on itertools.count is atomic under the GIL
 _next_seq = SEQUENCE.__next__
 _STATE = grad_mode.STATE
 _TENSOR: list[type[Tensor]] = []  # filled by tensor.py (which imports this module)
-_Tensor: type[Tensor]  # set by tensor.py too: a plain global is the fastest lookup
+# set by tensor.py too (a plain global is the fastest lookup); None only while importing
+_Tensor: type[Tensor] = None  # type: ignore[assignment]
 
 
 def _link_view(result: Tensor, source: Tensor) -> None:

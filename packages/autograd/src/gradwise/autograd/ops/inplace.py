@@ -4,6 +4,12 @@
 On a non-leaf tensor in a graph, the op is recorded like its out-of-place twin and the
 tensor's ``grad_fn`` moves to the new node, so gradients flow through in-place updates as
 in PyTorch. On a leaf that requires grad (outside ``no_grad``) it is an error.
+
+A write through a *view* (``y[0].mul_(2)``, ``y[:, 1] += z``) is recorded on the view's
+base, as PyTorch's CopySlices: the base's new value is its old value with the view's
+elements replaced by the op's result, so the base's ``grad_fn`` moves to a
+:class:`WriteBack` node and the view's ``grad_fn`` to a fresh view of it. Views of the
+same base taken *before* the write keep their old history (PyTorch regenerates it).
 """
 
 from __future__ import annotations
@@ -94,6 +100,99 @@ class Clamp(Function):
         return (np.where(self.s_keep, grad, grad.dtype.type(0)),)
 
 
+class Gather(Function):
+    """y = x.flat[positions] (C order; a copy shaped like positions);  dx = grad scattered back"""
+
+    __slots__ = ("positions", "shape")
+
+    def forward(self, x: Array, *, positions: Array) -> Array:
+        self.positions, self.shape = positions, x.shape
+        return np.asarray(np.take(x, positions))  # 0-d positions: take gives a scalar
+
+    def backward(self, grad: Array) -> Grads:
+        out = np.zeros(self.shape, dtype=grad.dtype)
+        np.put(out, self.positions, grad)
+        return (out,)
+
+
+class WriteBack(Function):
+    """y = x with y.flat[positions] = v (already written, through a view);
+
+    dx = grad with zeros at positions,  dv = grad.flat[positions]
+    """
+
+    __slots__ = ("positions",)
+
+    def forward(self, x: Array, v: Array, *, positions: Array) -> Array:
+        self.positions = positions
+        return x  # the write went through the view: x's memory holds v already
+
+    def backward(self, grad: Array) -> Grads:
+        gx = np.array(grad, copy=True, order="C")
+        np.put(gx, self.positions, 0)
+        return gx, np.asarray(np.take(grad, self.positions))
+
+
+def view_positions(view: Array, base: Array) -> Array | None:
+    """The C-order flat index into ``base`` of each element of ``view`` (shaped like the
+    view), or None if the view's elements are not all distinct elements of ``base``.
+    """
+    if view.dtype != base.dtype or base.size == 0:
+        return None
+    item = base.itemsize
+
+    def offsets(a: Array) -> Array:
+        off = np.zeros(a.shape, dtype=np.int64)
+        for axis, (n, stride) in enumerate(zip(a.shape, a.strides, strict=True)):
+            shape = [1] * a.ndim
+            shape[axis] = n
+            off = off + (np.arange(n, dtype=np.int64) * stride).reshape(shape)
+        start = a.__array_interface__["data"][0]
+        return off + np.int64(start)
+
+    base_off = offsets(base).ravel()
+    order = np.argsort(base_off, kind="stable")
+    sorted_off = base_off[order]
+    if sorted_off.size > 1 and not np.all(np.diff(sorted_off) > 0):
+        return None  # the base overlaps itself (a broadcast view)
+    view_off = offsets(view)
+    where = np.searchsorted(sorted_off, view_off)
+    if np.any(where >= sorted_off.size):
+        return None
+    if not np.array_equal(sorted_off[where], view_off) or item == 0:
+        return None
+    positions = order[where]
+    if np.unique(positions).size != positions.size:
+        return None
+    return positions
+
+
+def _through_view(t: Tensor, what: str, inner: type[Function], *args: Tensor, **kw: Any) -> Tensor:
+    """Record an in-place write into view ``t`` on its base (see the module doc); returns t."""
+    base = t._base
+    assert base is not None
+    positions = view_positions(t.data, base.data)
+    if positions is None:
+        raise RuntimeError(
+            f"{what}: in-place change of a view whose elements are not distinct elements of "
+            f"its base (shape {cops.fmt_shape(base.data.shape)}) is not supported; clone() "
+            "the view first"
+        )
+    # the base as it is now (its history before the write), as a tensor of its own
+    prior = Tensor._wrap(base.data, base.grad_fn)
+    prior._acc, prior._rg, prior._version = base._acc, base._rg, base.version_counter()
+    old = Gather.apply(prior, positions=positions)  # the view's elements, before
+    new = inner.apply(old, *args, **kw)  # the op, on that copy
+    t.data[...] = new.data  # the write itself, through the view
+    result = WriteBack.apply(prior, new, positions=positions)
+    base.version_counter().value += 1
+    if result.grad_fn is not None:
+        base.grad_fn, base._rg, base._acc = result.grad_fn, True, None
+        t.grad_fn = Gather.apply(base, positions=positions).grad_fn
+        t._rg, t._acc = True, None
+    return t
+
+
 def _recording(*tensors: Tensor) -> bool:
     state = grad_mode.STATE
     return state.enabled and not state.inference and any(t._rg for t in tensors)
@@ -111,10 +210,10 @@ def check_inplace(t: Tensor, op: str) -> None:
             "update in `with no_grad():` (as optimizers do) or work on a clone()"
         )
     base = t._base
-    if base is not None and (base._rg or t._rg):
+    if base is not None and base.grad_fn is None and base._rg:
         raise RuntimeError(
-            f"{op}: in-place change of a view of a tensor that requires grad is not "
-            "supported; use the out-of-place op or .clone() the view first"
+            f"{op}: a view of a leaf tensor that requires grad cannot be modified in place; "
+            "wrap the update in `with no_grad():` or work on a clone()"
         )
     if not t.data.flags.writeable:
         raise RuntimeError(
@@ -164,6 +263,8 @@ def inplace(t: Tensor, other: Any, name: str) -> Tensor:
         _UFUNCS[name](t.data, o.data, out=t.data, casting="unsafe")
         t.version_counter().value += 1
         return t
+    if t._base is not None:
+        return _through_view(t, name, InplaceBinary, o, op=name)
     return _finish(t, InplaceBinary.apply(t, o, op=name))
 
 
@@ -171,7 +272,10 @@ def fill_(t: Tensor, value: float, op: str = "fill_") -> Tensor:
     """Fill ``t`` with ``value`` in place; the gradient to t's old value is zero."""
     check_inplace(t, op)
     if _recording(t):
-        return _finish(t, SetItem.apply(t, as_tensor(np.asarray(value, t.data.dtype), op), key=...))
+        v = as_tensor(np.asarray(value, t.data.dtype), op)
+        if t._base is not None:
+            return _through_view(t, op, SetItem, v, key=...)
+        return _finish(t, SetItem.apply(t, v, key=...))
     t.data.fill(value)
     t.version_counter().value += 1
     return t
@@ -189,6 +293,8 @@ def copy_(t: Tensor, src: Any) -> Tensor:
             f"tensor of shape {cops.fmt_shape(t.data.shape)}"
         ) from None
     if _recording(t, s):
+        if t._base is not None:
+            return _through_view(t, "copy_", SetItem, s, key=...)
         return _finish(t, SetItem.apply(t, s, key=...))
     np.copyto(t.data, s.data, casting="unsafe")
     t.version_counter().value += 1
@@ -201,6 +307,8 @@ def clamp_(t: Tensor, lo: float | None, hi: float | None) -> Tensor:
     if lo is None and hi is None:
         raise ValueError("clamp_: at least one of min and max must be given")
     if _recording(t):
+        if t._base is not None:
+            return _through_view(t, "clamp_", Clamp, lo=lo, hi=hi)
         return _finish(t, Clamp.apply(t, lo=lo, hi=hi))
     dt = t.data.dtype.type
     np.clip(t.data, None if lo is None else dt(lo), None if hi is None else dt(hi), out=t.data)
@@ -223,6 +331,9 @@ def setitem(t: Tensor, key: Any, value: Any) -> None:
             f"an indexed region of shape {cops.fmt_shape(t.data[k].shape)}"
         ) from None
     if _recording(t, v):
+        if t._base is not None:
+            _through_view(t, "setitem", SetItem, v, key=k)
+            return
         _finish(t, SetItem.apply(t, v, key=k))
         return
     t.data[k] = v.data

@@ -78,7 +78,10 @@ class GetItem(Function):
     def forward(self, x: Array, *, key: Any, advanced: bool) -> Array:
         self.shape, self.dtype, self.key, self.advanced = x.shape, x.dtype, key, advanced
         out = x[key]
-        return out if isinstance(out, np.ndarray) else np.asarray(out)  # x[0] of 1-D: 0-d
+        if isinstance(out, np.ndarray):
+            return out
+        # one element (x[0] of 1-D): a 0-d view, as PyTorch's, so in-place writes reach x
+        return x[(*key, ...)] if isinstance(key, tuple) else x[key, ...]
 
     def backward(self, grad: Array) -> Grads:
         out = np.zeros(self.shape, dtype=grad.dtype)
