@@ -136,35 +136,35 @@ class WriteBack(Function):
 def view_positions(view: Array, base: Array) -> Array | None:
     """The C-order flat index into ``base`` of each element of ``view`` (shaped like the
     view), or None if the view's elements are not all distinct elements of ``base``.
+
+    Found from memory addresses, so any chain of basic indexing, reshapes and transposes
+    between the two works.
     """
     if view.dtype != base.dtype or base.size == 0:
         return None
-    item = base.itemsize
-
-    def offsets(a: Array) -> Array:
-        off = np.zeros(a.shape, dtype=np.int64)
-        for axis, (n, stride) in enumerate(zip(a.shape, a.strides, strict=True)):
-            shape = [1] * a.ndim
-            shape[axis] = n
-            off = off + (np.arange(n, dtype=np.int64) * stride).reshape(shape)
-        start = a.__array_interface__["data"][0]
-        return off + np.int64(start)
-
-    base_off = offsets(base).ravel()
-    order = np.argsort(base_off, kind="stable")
-    sorted_off = base_off[order]
-    if sorted_off.size > 1 and not np.all(np.diff(sorted_off) > 0):
+    base_addr = _addresses(base).ravel()
+    order = np.argsort(base_addr, kind="stable")
+    sorted_addr = base_addr[order]
+    if sorted_addr.size > 1 and not np.all(np.diff(sorted_addr) > 0):
         return None  # the base overlaps itself (a broadcast view)
-    view_off = offsets(view)
-    where = np.searchsorted(sorted_off, view_off)
-    if np.any(where >= sorted_off.size):
-        return None
-    if not np.array_equal(sorted_off[where], view_off) or item == 0:
+    view_addr = _addresses(view)
+    where = np.searchsorted(sorted_addr, view_addr)
+    if np.any(where >= sorted_addr.size) or not np.array_equal(sorted_addr[where], view_addr):
         return None
     positions = order[where]
     if np.unique(positions).size != positions.size:
         return None
     return positions
+
+
+def _addresses(a: Array) -> Array:
+    """The memory address of each element of ``a`` (int64, shaped like ``a``)."""
+    addr = np.full(a.shape, a.__array_interface__["data"][0], dtype=np.int64)
+    for axis, (n, stride) in enumerate(zip(a.shape, a.strides, strict=True)):
+        shape = [1] * a.ndim
+        shape[axis] = n
+        addr += (np.arange(n, dtype=np.int64) * stride).reshape(shape)
+    return addr
 
 
 def _through_view(t: Tensor, what: str, inner: type[Function], *args: Tensor, **kw: Any) -> Tensor:
