@@ -1,0 +1,251 @@
+"""Convolution and pooling loops over NCHW arrays (conv1d runs as conv2d with H = 1).
+
+``im2col`` unrolls every receptive field into a column matrix laid out as
+``cols[c, kh, kw, n, oh, ow]`` (Caffe's order), so a convolution is one GEMM
+``W (O, C kH kW) @ cols (C kH kW, N OH OW)``; consecutive ``ow`` read consecutive input
+columns when the stride is 1, and each thread writes its own rows. ``col2im`` is the
+adjoint: it adds the columns back, one writer per input plane ``(n, c)``. Padding is
+virtual (out-of-range reads give 0, out-of-range writes are dropped), and only the
+top/left padding is needed: the output size already encodes the bottom/right one.
+
+Pooling loops run one plane ``(n, c)`` per iteration, so the backward scatters are
+race-free. Max pooling keeps the flat index of each window's maximum (NaN wins, as in
+PyTorch).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import prange
+
+from gradwise.core._jit import kernel
+from gradwise.core.dtypes import Array
+
+
+@kernel(65536)
+def im2col(
+    x: Array, sh: int, sw: int, ph: int, pw: int, dh: int, dw: int, cols: Array
+) -> None:
+    """cols[c, i, j, n, oh, ow] = x[n, c, oh sh - ph + i dh, ow sw - pw + j dw] (0 outside)."""
+    n_batch, n_chan, h, w = x.shape
+    kh, kw = cols.shape[1], cols.shape[2]
+    oh_n, ow_n = cols.shape[4], cols.shape[5]
+    zero = x.dtype.type(0.0)
+    for task in prange(n_chan * kh * kw * n_batch):
+        n = task % n_batch
+        r = task // n_batch
+        j = r % kw
+        i = (r // kw) % kh
+        c = r // (kw * kh)
+        for oh in range(oh_n):
+            ih = oh * sh - ph + i * dh
+            if ih < 0 or ih >= h:
+                for ow in range(ow_n):
+                    cols[c, i, j, n, oh, ow] = zero
+                continue
+            for ow in range(ow_n):
+                iw = ow * sw - pw + j * dw
+                if iw >= 0 and iw < w:
+                    cols[c, i, j, n, oh, ow] = x[n, c, ih, iw]
+                else:
+                    cols[c, i, j, n, oh, ow] = zero
+
+
+@kernel(65536)
+def col2im(
+    cols: Array, sh: int, sw: int, ph: int, pw: int, dh: int, dw: int, dx: Array
+) -> None:
+    """dx[n, c, ih, iw] = sum of the cols entries im2col read from x[n, c, ih, iw]."""
+    n_batch, n_chan, h, w = dx.shape
+    kh, kw = cols.shape[1], cols.shape[2]
+    oh_n, ow_n = cols.shape[4], cols.shape[5]
+    zero = dx.dtype.type(0.0)
+    for task in prange(n_batch * n_chan):
+        n = task // n_chan
+        c = task % n_chan
+        for ih in range(h):
+            for iw in range(w):
+                dx[n, c, ih, iw] = zero
+        for i in range(kh):
+            for j in range(kw):
+                for oh in range(oh_n):
+                    ih = oh * sh - ph + i * dh
+                    if ih < 0 or ih >= h:
+                        continue
+                    for ow in range(ow_n):
+                        iw = ow * sw - pw + j * dw
+                        if iw >= 0 and iw < w:
+                            dx[n, c, ih, iw] += cols[c, i, j, n, oh, ow]
+
+
+@kernel(32768)
+def max_pool2d(
+    x: Array,
+    kh: int,
+    kw: int,
+    sh: int,
+    sw: int,
+    ph: int,
+    pw: int,
+    dh: int,
+    dw: int,
+    out: Array,
+    index: Array,
+) -> None:
+    """out[p, oh, ow] = max of the window (NaN wins); index = its flat position in x[p]."""
+    n_planes, h, w = x.shape
+    oh_n, ow_n = out.shape[1], out.shape[2]
+    for p in prange(n_planes):
+        for oh in range(oh_n):
+            for ow in range(ow_n):
+                best = -math.inf
+                best_at = -1
+                for i in range(kh):
+                    ih = oh * sh - ph + i * dh
+                    if ih < 0 or ih >= h:
+                        continue
+                    for j in range(kw):
+                        iw = ow * sw - pw + j * dw
+                        if iw < 0 or iw >= w:
+                            continue
+                        v = x[p, ih, iw]
+                        if best_at < 0 or v > best or (math.isnan(v) and not math.isnan(best)):
+                            best = v
+                            best_at = ih * w + iw
+                out[p, oh, ow] = best
+                index[p, oh, ow] = best_at
+
+
+@kernel(32768)
+def max_pool2d_backward(grad: Array, index: Array, dx: Array) -> None:
+    """dx[p] = grad scattered to the positions of the maxima (repeats add up)."""
+    n_planes, h, w = dx.shape
+    oh_n, ow_n = grad.shape[1], grad.shape[2]
+    zero = dx.dtype.type(0.0)
+    for p in prange(n_planes):
+        for ih in range(h):
+            for iw in range(w):
+                dx[p, ih, iw] = zero
+        for oh in range(oh_n):
+            for ow in range(ow_n):
+                k = index[p, oh, ow]
+                if k >= 0:
+                    dx[p, k // w, k % w] += grad[p, oh, ow]
+
+
+@kernel(32768)
+def avg_pool2d(
+    x: Array,
+    kh: int,
+    kw: int,
+    sh: int,
+    sw: int,
+    ph: int,
+    pw: int,
+    count_include_pad: bool,
+    out: Array,
+) -> None:
+    """out = window sum / divisor; the divisor counts padding (clipped at the padded edge) or not."""
+    n_planes, h, w = x.shape
+    oh_n, ow_n = out.shape[1], out.shape[2]
+    for p in prange(n_planes):
+        for oh in range(oh_n):
+            h0 = oh * sh - ph
+            h1 = min(h0 + kh, h + ph)
+            pool_h = h1 - h0
+            h0 = max(h0, 0)
+            h1 = min(h1, h)
+            for ow in range(ow_n):
+                w0 = ow * sw - pw
+                w1 = min(w0 + kw, w + pw)
+                pool = pool_h * (w1 - w0)
+                w0 = max(w0, 0)
+                w1 = min(w1, w)
+                acc = np.float64(0.0)
+                for ih in range(h0, h1):
+                    for iw in range(w0, w1):
+                        acc += x[p, ih, iw]
+                divisor = pool if count_include_pad else (h1 - h0) * (w1 - w0)
+                out[p, oh, ow] = acc / divisor
+
+
+@kernel(32768)
+def avg_pool2d_backward(
+    grad: Array,
+    kh: int,
+    kw: int,
+    sh: int,
+    sw: int,
+    ph: int,
+    pw: int,
+    count_include_pad: bool,
+    dx: Array,
+) -> None:
+    """dx = each output's grad / divisor spread over its window."""
+    n_planes, h, w = dx.shape
+    oh_n, ow_n = grad.shape[1], grad.shape[2]
+    zero = dx.dtype.type(0.0)
+    for p in prange(n_planes):
+        for ih in range(h):
+            for iw in range(w):
+                dx[p, ih, iw] = zero
+        for oh in range(oh_n):
+            h0 = oh * sh - ph
+            h1 = min(h0 + kh, h + ph)
+            pool_h = h1 - h0
+            h0 = max(h0, 0)
+            h1 = min(h1, h)
+            for ow in range(ow_n):
+                w0 = ow * sw - pw
+                w1 = min(w0 + kw, w + pw)
+                pool = pool_h * (w1 - w0)
+                w0 = max(w0, 0)
+                w1 = min(w1, w)
+                divisor = pool if count_include_pad else (h1 - h0) * (w1 - w0)
+                g = grad[p, oh, ow] / divisor
+                for ih in range(h0, h1):
+                    for iw in range(w0, w1):
+                        dx[p, ih, iw] += g
+
+
+@kernel(32768)
+def adaptive_avg_pool2d(x: Array, out: Array) -> None:
+    """out[p, oh, ow] = mean of x[p, floor(oh H/OH):ceil((oh+1) H/OH), (same for w)]."""
+    n_planes, h, w = x.shape
+    oh_n, ow_n = out.shape[1], out.shape[2]
+    for p in prange(n_planes):
+        for oh in range(oh_n):
+            h0 = (oh * h) // oh_n
+            h1 = ((oh + 1) * h + oh_n - 1) // oh_n
+            for ow in range(ow_n):
+                w0 = (ow * w) // ow_n
+                w1 = ((ow + 1) * w + ow_n - 1) // ow_n
+                acc = np.float64(0.0)
+                for ih in range(h0, h1):
+                    for iw in range(w0, w1):
+                        acc += x[p, ih, iw]
+                out[p, oh, ow] = acc / ((h1 - h0) * (w1 - w0))
+
+
+@kernel(32768)
+def adaptive_avg_pool2d_backward(grad: Array, dx: Array) -> None:
+    """dx = each output's grad / window size spread over its window."""
+    n_planes, h, w = dx.shape
+    oh_n, ow_n = grad.shape[1], grad.shape[2]
+    zero = dx.dtype.type(0.0)
+    for p in prange(n_planes):
+        for ih in range(h):
+            for iw in range(w):
+                dx[p, ih, iw] = zero
+        for oh in range(oh_n):
+            h0 = (oh * h) // oh_n
+            h1 = ((oh + 1) * h + oh_n - 1) // oh_n
+            for ow in range(ow_n):
+                w0 = (ow * w) // ow_n
+                w1 = ((ow + 1) * w + ow_n - 1) // ow_n
+                g = grad[p, oh, ow] / ((h1 - h0) * (w1 - w0))
+                for ih in range(h0, h1):
+                    for iw in range(w0, w1):
+                        dx[p, ih, iw] += g
