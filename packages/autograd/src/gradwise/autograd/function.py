@@ -1,6 +1,6 @@
 """Graph nodes and the backward engine.
 
-One differentiable op is one :class:`Function` subclass: ``forward`` computes the output
+One differentiable op is one :class:`Op` subclass: ``forward`` computes the output
 array from input arrays, ``backward`` maps the output's gradient to one gradient per
 input, side by side. The instance *is* the graph node. It holds the nodes of its inputs
 (never its output tensor, so graphs have no reference cycles and die with the last tensor
@@ -47,8 +47,10 @@ class Version:
 class Node:
     """Anything in the graph: an op's backward node or a leaf's ``AccumulateGrad``."""
 
-    __slots__ = ("__weakref__", "dtypes", "inputs", "seq", "shapes")
+    __slots__ = ("__weakref__", "_hooks", "dtypes", "inputs", "seq", "shapes")
     is_accumulator: ClassVar[bool] = False
+    _hooks: list[Any]
+    """Gradient hooks of the tensor this node produces (set only by ``register_hook``)."""
 
     inputs: tuple[Node | None, ...]
     shapes: tuple[Shape, ...]
@@ -96,8 +98,8 @@ class AccumulateGrad(Node):
         return self._variable()
 
 
-class Function(Node):
-    """Base of every differentiable op: ``forward`` and ``backward`` side by side.
+class Op(Node):
+    """Base of every built-in differentiable op: ``forward`` and ``backward`` side by side.
 
     Subclasses implement ``forward(self, *arrays, **options) -> Array`` and
     ``backward(self, grad) -> Grads``, keeping in attributes only what backward needs.
@@ -127,7 +129,7 @@ class Function(Node):
         cls._saved_slots = tuple(names)
         if names and "release" not in cls.__dict__:
             cls.release = _make_release(tuple(names))  # type: ignore[method-assign]
-        cls._releases = bool(names) or cls.release is not Function.release
+        cls._releases = bool(names) or cls.release is not Op.release
         inherited = getattr(cls.apply, "__func__", None)
         if "apply" not in cls.__dict__ and getattr(inherited, "_generic", False):
             fast = _specialised_apply(cls)
@@ -141,6 +143,32 @@ class Function(Node):
     def backward(self, grad: Array) -> Grads:
         """Gradients of the inputs (full, broadcast shape) given the output's gradient."""
         raise NotImplementedError
+
+    def backward_graph(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        """``backward`` written with differentiable Tensor ops (for ``create_graph=True``).
+
+        Saved arrays enter as tensors connected to the graph (:meth:`saved_input`,
+        :meth:`saved_output`), so the returned gradients can be differentiated again.
+        """
+        raise RuntimeError(
+            f"{self.name()}: double backward (create_graph=True) is not supported by this op"
+        )
+
+    def saved_input(self, i: int, data: Array) -> Tensor:
+        """``data`` (input ``i``'s value, saved by forward) as a tensor on input ``i``'s node."""
+        t = _Tensor._wrap(data)
+        node = self.inputs[i]
+        if node is not None:
+            t._rg = True
+            if node.is_accumulator:
+                t._acc = node  # type: ignore[assignment]
+            else:
+                t.grad_fn = node
+        return t
+
+    def saved_output(self, data: Array) -> Tensor:
+        """``data`` (this op's output, saved by forward) as a tensor produced by this node."""
+        return _Tensor._wrap(data, self)
 
     def release(self) -> None:
         """Drop the arrays saved for backward (after a backward without ``retain_graph``);
@@ -197,6 +225,8 @@ class Function(Node):
         result._version = None
         result._acc = None
         result._base = None
+        if _FORWARD_ON:
+            _forward_tangent(node, result, inputs)
         state = _STATE
         if rg and state.enabled and not state.inference and cls.differentiable:
             if n == 2:
@@ -214,6 +244,8 @@ class Function(Node):
                 node.shapes = tuple([t.data.shape for t in inputs])
                 node.dtypes = tuple([t.data.dtype for t in inputs])
             node.seq = _next_seq()
+            if state.anomaly:
+                _record_creation(node)
             result.grad_fn = node
             result._rg = True
             if cls.view:
@@ -238,17 +270,26 @@ class Function(Node):
         return result
 
 
+Function = Op
+"""The old name of :class:`Op`, kept for code that still imports it from here (the public,
+PyTorch-style ``Function`` is :class:`gradwise.autograd.Function`)."""
+
+
+def _record_creation(node: Node) -> None:
+    """Anomaly mode: remember where ``node`` was created (replaced by anomaly.py)."""
+
+
 def _make_release(names: tuple[str, ...]) -> Any:
     """A release() that clears exactly these slots (no loop, no setattr: it runs per node)."""
     body = "".join(f"    self.{n} = None\n" for n in names)
     scope: dict[str, Any] = {}
     exec(f"def release(self):\n{body}    self._saved_versions = None\n", scope)
     release = scope["release"]
-    release.__doc__ = Function.release.__doc__
+    release.__doc__ = Op.release.__doc__
     return release
 
 
-Function.apply.__func__._generic = True  # type: ignore[attr-defined]
+Op.apply.__func__._generic = True  # type: ignore[attr-defined]
 
 
 _RESERVED = frozenset({"cls"})
@@ -256,7 +297,7 @@ _RESERVED = frozenset({"cls"})
 as the generated code's own names all start with one)."""
 
 
-def _specialised_apply(cls: type[Function]) -> Any:
+def _specialised_apply(cls: type[Op]) -> Any:
     """``apply`` written out for ``cls``: its inputs and options named as in its ``forward``,
     and its ``saves``, ``view`` and ``differentiable`` (read now, at class creation) folded
     in. Spares the generic path's argument packing, loops and branches, about a third of
@@ -304,6 +345,8 @@ def _specialised_apply(cls: type[Function]) -> Any:
         "    _r._version = None",
         "    _r._acc = None",
         "    _r._base = None",
+        "    if _FORWARD_ON:",
+        f"        _forward_tangent(_node, _r, ({', '.join(xs)},))",
     ]
     if cls.differentiable:
         rg = " or ".join(f"{x}._rg" for x in xs)
@@ -315,6 +358,8 @@ def _specialised_apply(cls: type[Function]) -> Any:
             f"        _node.shapes = ({', '.join(f'_d{i}.shape' for i in range(n))}{one})",
             f"        _node.dtypes = ({', '.join(f'_d{i}.dtype' for i in range(n))}{one})",
             "        _node.seq = _next_seq()",
+            "        if _STATE.anomaly:",
+            "            _record_creation(_node)",
             "        _r.grad_fn = _node",
             "        _r._rg = True",
         ]
@@ -339,7 +384,7 @@ def _specialised_apply(cls: type[Function]) -> Any:
     scope: dict[str, Any] = {}
     exec(source + "\n    return apply\n", globals(), scope)
     fn = scope["_factory"](**defaults)
-    fn.__doc__ = Function.apply.__doc__
+    fn.__doc__ = Op.apply.__doc__
     fn.__qualname__ = f"{cls.__qualname__}.apply"
     fn.__source__ = source
     return fn
@@ -350,6 +395,10 @@ _add = np.add
 SEQUENCE = count()  # next() on itertools.count is atomic under the GIL
 _next_seq = SEQUENCE.__next__
 _STATE = grad_mode.STATE
+_FORWARD_ON = 0
+"""How many forward-AD levels are open in any thread (forward_ad.py keeps it); while it is 0
+the only cost of forward mode in ``apply`` is reading it."""
+_forward_tangent: Any = None  # forward_ad.py installs its tangent push here
 _TENSOR: list[type[Tensor]] = []  # filled by tensor.py (which imports this module)
 # set by tensor.py too (a plain global is the fastest lookup); None only while importing
 _Tensor: type[Tensor] = None  # type: ignore[assignment]
@@ -379,6 +428,30 @@ def _sole_reference_counts() -> tuple[int, int]:
 _SOLE, _SOLE_BASE = _sole_reference_counts()
 
 
+class _HookCount:
+    """How many gradient hooks are registered; while any are, backward takes the general
+    engine (engine.py), which runs them. The fast engine stays free of per-node checks."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+HOOKS = _HookCount()
+
+
+def general_backward(
+    roots: Sequence[Tensor],
+    grads: Sequence[Any],
+    retain_graph: bool,
+    create_graph: bool,
+    op: str = "backward",
+) -> dict[Node, Any]:
+    """The general engine (hooks, anomaly mode, create_graph); installed by engine.py."""
+    raise NotImplementedError  # pragma: no cover - replaced when engine.py is imported
+
+
 def run_backward(
     roots: Sequence[Tensor], grads: Sequence[Array], retain_graph: bool, op: str = "backward"
 ) -> dict[Node, Array]:
@@ -393,6 +466,8 @@ def run_backward(
     With ``op == "backward"`` leaves' gradients are accumulated into their ``.grad``;
     otherwise they are returned by node, untouched (for ``grad()``).
     """
+    if HOOKS.count or _STATE.anomaly:
+        return general_backward(roots, grads, retain_graph, False, op=op)
     pending: dict[Node, Array] = {}
     leaves: dict[Node, Array] = {}
     heap: list[tuple[int, Node]] = []
@@ -417,21 +492,23 @@ def run_backward(
         return _finish(leaves, op)
     if len(heap) > 1:
         heap.sort()
-    fn: Function = heappop(heap)[1]  # type: ignore[assignment]
+    fn: Op = heappop(heap)[1]  # type: ignore[assignment]
     return _drain(fn, pending.pop(fn), heap, pending, leaves, retain_graph, op)
 
 
 def backward_from(root: Tensor, grad: Array, retain_graph: bool) -> None:
     """``run_backward((root,), (grad,), retain_graph)`` for one root (``Tensor.backward``)."""
     node = root.grad_fn or root._acc
-    if node is None or node.is_accumulator:
+    if HOOKS.count or _STATE.anomaly:
+        general_backward((root,), (grad,), retain_graph, False)
+    elif node is None or node.is_accumulator:
         run_backward((root,), (grad,), retain_graph)
     else:
         _drain(node, grad, [], {}, {}, retain_graph, "backward")  # type: ignore[arg-type]
 
 
 def _drain(
-    fn: Function,
+    fn: Op,
     grad: Array,
     heap: list[tuple[int, Node]],
     pending: dict[Node, Array],
@@ -541,6 +618,8 @@ def _accumulate(leaves: dict[Node, Array]) -> None:
             ):
                 grad = np.array(grad, copy=True, order="C")
             leaf._grad = wrap(grad)
+        elif current._rg:  # a gradient from create_graph: stays in its graph
+            leaf._grad = current + wrap(np.asarray(grad, dtype=dtype))
         else:
             data = current.data
             if data.size == 1:

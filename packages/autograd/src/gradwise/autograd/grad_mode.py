@@ -19,6 +19,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 class _State(threading.local):
     enabled: bool = True
     inference: bool = False
+    anomaly: bool = False  # detect_anomaly() (gradwise.autograd.anomaly)
 
 
 STATE = _State()
