@@ -28,6 +28,8 @@ from gradwise.autograd.grad_mode import (
     no_grad,
     set_grad_enabled,
 )
+from gradwise.autograd.inspect import ExplainReport, GraphReport, explain, to_dot, trace_graph
+from gradwise.autograd.leak import GraphLeakWarning, LeakSentinel, leak_sentinel
 from gradwise.autograd.ops.elementwise import (
     abs,
     add,
@@ -126,8 +128,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AccumulateGrad",
+    "ExplainReport",
     "Function",
     "GradcheckError",
+    "GraphLeakWarning",
+    "GraphReport",
+    "LeakSentinel",
     "Node",
     "Tensor",
     "__version__",
@@ -154,6 +160,7 @@ __all__ = [
     "erf",
     "exp",
     "expand",
+    "explain",
     "expm1",
     "eye",
     "flatten",
@@ -170,6 +177,7 @@ __all__ = [
     "int64",
     "is_grad_enabled",
     "is_inference_mode_enabled",
+    "leak_sentinel",
     "leaky_relu",
     "linalg",
     "log",
@@ -221,7 +229,9 @@ __all__ = [
     "tanh",
     "tensor",
     "tile",
+    "to_dot",
     "trace",
+    "trace_graph",
     "transpose",
     "tril",
     "triu",
