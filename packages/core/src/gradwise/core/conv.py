@@ -51,7 +51,8 @@ def pool_output_size(
     size: int, kernel: int, stride: int, pad: int, dilation: int, ceil_mode: bool
 ) -> int:
     """PyTorch's pooling size: floor or ceil; in ceil mode the last window must start
-    inside the input or the left padding."""
+    inside the input or the left padding.
+    """
     span = size + 2 * pad - dilation * (kernel - 1) - 1
     out = (-(-span // stride) if ceil_mode else span // stride) + 1
     if ceil_mode and (out - 1) * stride >= size + pad:
@@ -63,7 +64,8 @@ def im2col(
     x: Array, kernel_size: Pair, stride: Pair, padding: Pair, dilation: Pair, out_size: Pair
 ) -> Array:
     """Columns ``(C, kH, kW, N, OH, OW)`` of ``x`` ``(N, C, H, W)``: one receptive field per
-    ``(n, oh, ow)``, zero where the window reaches into the padding."""
+    ``(n, oh, ow)``, zero where the window reaches into the padding.
+    """
     x = _float4(x, "im2col")
     _pairs(
         "im2col",
@@ -82,7 +84,8 @@ def im2col(
 
 def col2im(cols: Array, x_shape: Shape, stride: Pair, padding: Pair, dilation: Pair) -> Array:
     """The adjoint of :func:`im2col`: ``dx`` of shape ``x_shape`` with every column entry
-    added back where it was read from (padding entries dropped)."""
+    added back where it was read from (padding entries dropped).
+    """
     cols = _float4(cols, "col2im", "cols", ndim=6)
     _pairs("col2im", stride=stride, padding=padding, dilation=dilation)
     if len(x_shape) != 4 or cols.shape[0] != x_shape[1] or cols.shape[3] != x_shape[0]:
@@ -104,7 +107,8 @@ def max_pool2d(
     x: Array, kernel_size: Pair, stride: Pair, padding: Pair, dilation: Pair, out_size: Pair
 ) -> tuple[Array, Array]:
     """Window maxima of ``(N, C, H, W)`` and the flat ``h * W + w`` index of each (int64);
-    NaN propagates. Windows lying wholly in the padding give -inf and index -1."""
+    NaN propagates. Windows lying wholly in the padding give -inf and index -1.
+    """
     x = _float4(x, "max_pool2d")
     _pairs(
         "max_pool2d",
@@ -148,9 +152,7 @@ def avg_pool2d(
 ) -> Array:
     """Window means of ``(N, C, H, W)``, the sum accumulated in float64."""
     x = _float4(x, "avg_pool2d")
-    _pairs(
-        "avg_pool2d", kernel_size=kernel_size, stride=stride, padding=padding, out_size=out_size
-    )
+    _pairs("avg_pool2d", kernel_size=kernel_size, stride=stride, padding=padding, out_size=out_size)
     n, c = x.shape[:2]
     out = np.empty((n, c, *out_size), dtype=x.dtype)
     if out.size:

@@ -9,10 +9,14 @@ format; ``save_checkpoint``/``load_checkpoint`` store whole training states with
 
 from gradwise.nn import data, functional, init, utils
 from gradwise.nn.activation import (
+    ELU,
     GELU,
+    SELU,
     Flatten,
+    Hardtanh,
     LeakyReLU,
     LogSoftmax,
+    Mish,
     ReLU,
     Sigmoid,
     SiLU,
@@ -21,33 +25,48 @@ from gradwise.nn.activation import (
     Tanh,
 )
 from gradwise.nn.container import MLP, ModuleDict, ModuleList, Sequential
-from gradwise.nn.dropout import Dropout
+from gradwise.nn.conv import Conv1d, Conv2d
+from gradwise.nn.dropout import Dropout, Dropout2d
 from gradwise.nn.embedding import Embedding
 from gradwise.nn.linear import Identity, Linear
 from gradwise.nn.module import IncompatibleKeys, Module, StateDictError
-from gradwise.nn.norm import BatchNorm1d, LayerNorm
+from gradwise.nn.norm import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RMSNorm
 from gradwise.nn.parameter import Parameter
+from gradwise.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from gradwise.nn.serialization import load, load_checkpoint, save, save_checkpoint
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ELU",
     "GELU",
     "MLP",
+    "SELU",
+    "AdaptiveAvgPool2d",
+    "AvgPool2d",
     "BatchNorm1d",
+    "BatchNorm2d",
+    "Conv1d",
+    "Conv2d",
     "Dropout",
+    "Dropout2d",
     "Embedding",
     "Flatten",
+    "GroupNorm",
+    "Hardtanh",
     "Identity",
     "IncompatibleKeys",
     "LayerNorm",
     "LeakyReLU",
     "Linear",
     "LogSoftmax",
+    "MaxPool2d",
+    "Mish",
     "Module",
     "ModuleDict",
     "ModuleList",
     "Parameter",
+    "RMSNorm",
     "ReLU",
     "Sequential",
     "SiLU",

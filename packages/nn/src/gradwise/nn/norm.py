@@ -56,6 +56,27 @@ class LayerNormFunction(Function):
         out: Array = y.reshape(x.shape)
         return out
 
+    def jvp(self, out: Array, tx: Array | None, *tp: Array | None) -> Array | None:
+        """Forward-mode tangent: dy = dxhat w + xhat dw + db, per row of the normalised axes,
+        dxhat = rstd (dxc - xhat mean(xhat dxc)), dxc = dx - mean(dx).
+        """
+        xhat, rstd, w = self.s_xhat, self.s_rstd, self.s_w
+        size = xhat.shape[1]
+        dy = np.zeros(xhat.shape, dtype=out.dtype)
+        if tx is not None:
+            t2 = tx.reshape(xhat.shape)
+            dxc = t2 - t2.mean(axis=1, keepdims=True)
+            dxhat = (dxc - xhat * np.mean(xhat * dxc, axis=1, keepdims=True)) * rstd
+            dy += dxhat * w if w is not None else dxhat
+        params = list(tp)
+        if self.has_w:
+            tw = params.pop(0)
+            if tw is not None:
+                dy += xhat * tw.reshape(size)
+        if self.has_b and params[0] is not None:
+            dy += params[0].reshape(size)
+        return dy.reshape(out.shape)
+
     def backward(self, grad: Array) -> Grads:
         """Gradients of x (and w, b)."""
         xhat, rstd, w = self.s_xhat, self.s_rstd, self.s_w
@@ -240,6 +261,30 @@ class BatchNormFunction(Function):
         self.batch_stats, self.has_w, self.has_b = batch_stats, has_w, has_b
         return y
 
+    def jvp(self, out: Array, tx: Array | None, *tp: Array | None) -> Array | None:
+        """Forward-mode tangent: dy = dxhat w + xhat dw + db per channel; with batch
+        statistics dxhat = rstd (dxc - xhat mean(xhat dxc)), dxc = dx - mean(dx), else
+        dxhat = rstd dx.
+        """
+        xhat, rstd, w, axes = self.s_xhat, self.s_rstd, self.s_w, self.axes
+        bshape = rstd.shape
+        dy = np.zeros(xhat.shape, dtype=out.dtype)
+        if tx is not None:
+            if self.batch_stats:
+                dxc = tx - tx.mean(axis=axes, keepdims=True)
+                dxhat = (dxc - xhat * np.mean(xhat * dxc, axis=axes, keepdims=True)) * rstd
+            else:
+                dxhat = tx * rstd
+            dy += dxhat * w if w is not None else dxhat
+        params = list(tp)
+        if self.has_w:
+            tw = params.pop(0)
+            if tw is not None:
+                dy += xhat * tw.reshape(bshape)
+        if self.has_b and params[0] is not None:
+            dy += params[0].reshape(bshape)
+        return dy
+
     def backward(self, grad: Array) -> Grads:
         """Gradients of x (and w, b)."""
         xhat, rstd, w, axes = self.s_xhat, self.s_rstd, self.s_w, self.axes
@@ -378,6 +423,8 @@ class BatchNorm1d(_Unary):
 
     weight: Parameter | None
     bias: Parameter | None
+    _input_ndims: ClassVar[tuple[int, ...]] = (2, 3)
+    _input_desc: ClassVar[str] = "a 2-D (N, C) or 3-D (N, C, L)"
     running_mean: Tensor | None
     running_var: Tensor | None
     num_batches_tracked: Tensor | None
@@ -399,7 +446,7 @@ class BatchNorm1d(_Unary):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        dt = _float_dtype(dtype, "BatchNorm1d")
+        dt = _float_dtype(dtype, type(self).__name__)
         if affine:
             self.weight = Parameter(np.ones(num_features, dtype=dt))
             if bias:
@@ -431,17 +478,17 @@ class BatchNorm1d(_Unary):
 
     def forward(self, x: Tensor) -> Tensor:
         """Normalise ``x`` per channel (and update running statistics when training)."""
+        op = type(self).__name__
         if not isinstance(x, Tensor):
-            raise TypeError(f"BatchNorm1d: input must be a Tensor, got {type(x).__name__}")
+            raise TypeError(f"{op}: input must be a Tensor, got {type(x).__name__}")
         shape = x.data.shape
-        if x.data.ndim not in (2, 3):
+        if x.data.ndim not in self._input_ndims:
             raise ValueError(
-                f"BatchNorm1d: expected a 2-D (N, C) or 3-D (N, C, L) input, got shape "
-                f"{cops.fmt_shape(shape)}"
+                f"{op}: expected {self._input_desc} input, got shape {cops.fmt_shape(shape)}"
             )
         if shape[1] != self.num_features:
             raise ValueError(
-                f"BatchNorm1d: input of shape {cops.fmt_shape(shape)} has {shape[1]} channels, "
+                f"{op}: input of shape {cops.fmt_shape(shape)} has {shape[1]} channels, "
                 f"expected num_features={self.num_features}"
             )
         factor = 0.0 if self.momentum is None else self.momentum
@@ -462,7 +509,7 @@ class BatchNorm1d(_Unary):
             use_batch,
             factor,
             self.eps,
-            "BatchNorm1d",
+            op,
         )
 
     def extra_repr(self) -> str:
@@ -471,4 +518,332 @@ class BatchNorm1d(_Unary):
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
             f"affine={self.affine}, bias={self.bias is not None}, "
             f"track_running_stats={self.track_running_stats}"
+        )
+
+
+class BatchNorm2d(BatchNorm1d):
+    """Batch normalisation of ``(N, C, H, W)`` inputs, per channel C (PyTorch's BatchNorm2d).
+
+    Statistics over the batch and both spatial axes; arguments, buffers and running
+    statistics as :class:`BatchNorm1d`.
+    """
+
+    _input_ndims: ClassVar[tuple[int, ...]] = (4,)
+    _input_desc: ClassVar[str] = "a 4-D (N, C, H, W)"
+
+
+# ---- GroupNorm ---------------------------------------------------------------------------
+
+
+class GroupNormFunction(Function):
+    """y = (x - mean_g) / sqrt(var_g + eps) * w[c] + b[c], statistics per (sample, group)
+
+    dx = rstd * (gx - mean(gx) - xhat * mean(gx * xhat)) per group with gx = grad * w[c];
+    dw = sum(grad * xhat), db = sum(grad) over batch and space.
+    """
+
+    __slots__ = ("has_b", "has_w", "s_rstd", "s_w", "s_xhat", "x_shape")
+    saves: ClassVar[tuple[int, ...]] = (1,)
+
+    def forward(
+        self, x: Array, *params: Array, num_groups: int, eps: float, has_w: bool, has_b: bool
+    ) -> Array:
+        """Normalise each group of channels of each sample."""
+        n, c = x.shape[:2]
+        x3 = x.reshape(n, num_groups, x.size // max(n * num_groups, 1))
+        if x3.size:
+            mean = x3.mean(axis=2, keepdims=True)
+            xc = x3 - mean
+            var = np.mean(np.square(xc), axis=2, keepdims=True)
+        else:  # an empty batch (NumPy warns on means of nothing)
+            xc = x3.copy()
+            var = np.ones((n, num_groups, 1), dtype=x.dtype)
+        rstd = np.reciprocal(np.sqrt(var + x.dtype.type(eps)))
+        xhat = np.multiply(xc, rstd, out=xc).reshape(n, c, x3.shape[2] * num_groups // c)
+        w = params[0].reshape(1, c, 1) if has_w else None
+        y = xhat * w if w is not None else xhat.copy()
+        if has_b:
+            y += params[-1].reshape(1, c, 1)
+        self.s_xhat, self.s_rstd, self.s_w = xhat, rstd, w
+        self.has_w, self.has_b, self.x_shape = has_w, has_b, x.shape
+        out: Array = y.reshape(x.shape)
+        return out
+
+    def backward(self, grad: Array) -> Grads:
+        """Gradients of x (and w, b)."""
+        xhat, rstd, w = self.s_xhat, self.s_rstd, self.s_w
+        n, c = xhat.shape[:2]
+        groups = rstd.shape[1]
+        g3 = grad.reshape(xhat.shape)
+        dx = None
+        if self.inputs[0] is not None and grad.size == 0:
+            dx = np.zeros(self.x_shape, dtype=grad.dtype)
+        elif self.inputs[0] is not None:
+            per_group = c * xhat.shape[2] // groups
+            gx = (g3 * w if w is not None else g3).reshape(n, groups, per_group)
+            xh = xhat.reshape(n, groups, per_group)
+            proj = np.mean(gx * xh, axis=2, keepdims=True)
+            dx = ((gx - gx.mean(axis=2, keepdims=True) - xh * proj) * rstd).reshape(self.x_shape)
+        grads: list[Array | None] = [dx]
+        if self.has_w:
+            grads.append(np.sum(g3 * xhat, axis=(0, 2)))
+        if self.has_b:
+            grads.append(np.sum(g3, axis=(0, 2)))
+        return tuple(grads)
+
+
+class _GroupNormPlain(GroupNormFunction):
+    """GroupNorm without a weight."""
+
+    __slots__ = ()
+    saves = ()
+
+
+def group_norm(
+    x: Tensor,
+    num_groups: int,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+    op: str = "group_norm",
+) -> Tensor:
+    """Group normalisation of ``(N, C, *)`` as PyTorch's ``F.group_norm`` (biased variance).
+
+    The C channels are split into ``num_groups`` consecutive groups; each sample's group is
+    normalised over its channels and spatial positions, then scaled and shifted per channel.
+
+    Args:
+        x: Input of shape ``(N, C, *)``.
+        num_groups: Number of groups; must divide C.
+        weight: Optional per-channel scale ``(C,)``.
+        bias: Optional per-channel shift ``(C,)``.
+        eps: Added to the variance.
+        op: The name used in error messages.
+
+    Raises:
+        ValueError: shapes or a group count that do not fit. TypeError: bad dtypes or types.
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: input must be a Tensor, got {type(x).__name__}")
+    xd = x.data
+    if xd.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a float32 or float64 input, got {xd.dtype}")
+    if xd.ndim < 2:
+        raise ValueError(
+            f"{op}: expected an input of shape (N, C, *), got {cops.fmt_shape(xd.shape)}"
+        )
+    c = xd.shape[1]
+    if isinstance(num_groups, bool) or not isinstance(num_groups, int | np.integer):
+        raise TypeError(f"{op}: num_groups must be an int, got {type(num_groups).__name__}")
+    if num_groups < 1 or c % num_groups:
+        raise ValueError(
+            f"{op}: expected the number of channels ({c}, input of shape "
+            f"{cops.fmt_shape(xd.shape)}) to be divisible by num_groups={num_groups}"
+        )
+    for name, t in (("weight", weight), ("bias", bias)):
+        _channel_tensor(t, name, c, xd.dtype, op)
+    params = [p for p in (weight, bias) if p is not None]
+    if xd.size == 0 and xd.shape[0] != 0:
+        return x * 0.0  # empty groups: nothing to normalise
+    cls = GroupNormFunction if weight is not None else _GroupNormPlain
+    return cls.apply(
+        x,
+        *params,
+        num_groups=int(num_groups),
+        eps=float(eps),
+        has_w=weight is not None,
+        has_b=bias is not None,
+    )
+
+
+class GroupNorm(_Unary):
+    """Group normalisation (PyTorch's ``nn.GroupNorm``): see :func:`group_norm`.
+
+    Args:
+        num_groups: Groups to split the channels into.
+        num_channels: C.
+        eps: Added to the variance.
+        affine: Learn per-channel ``weight`` (ones) and ``bias`` (zeros).
+        dtype: float32 (default) or float64.
+        bias: Learn ``bias`` (when ``affine``), keyword-only as in PyTorch 2.13.
+    """
+
+    weight: Parameter | None
+    bias: Parameter | None
+
+    def __init__(
+        self,
+        num_groups: int,
+        num_channels: int,
+        eps: float = 1e-5,
+        affine: bool = True,
+        dtype: Any = None,
+        *,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        if num_groups < 1 or num_channels % num_groups:
+            raise ValueError(
+                f"GroupNorm: num_channels={num_channels} must be divisible by "
+                f"num_groups={num_groups}"
+            )
+        self.num_groups, self.num_channels = num_groups, num_channels
+        self.eps, self.affine = eps, affine
+        dt = _float_dtype(dtype, "GroupNorm")
+        if affine:
+            self.weight = Parameter(np.ones(num_channels, dtype=dt))
+            if bias:
+                self.bias = Parameter(np.zeros(num_channels, dtype=dt))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Normalise ``x`` per sample and group."""
+        return group_norm(x, self.num_groups, self.weight, self.bias, self.eps, "GroupNorm")
+
+    def extra_repr(self) -> str:
+        """PyTorch's ``G, C, eps=.., affine=..``."""
+        return (
+            f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+            f"bias={self.bias is not None}"
+        )
+
+
+# ---- RMSNorm -----------------------------------------------------------------------------
+
+
+class RMSNormFunction(Function):
+    """y = x / sqrt(mean(x^2) + eps) * w over the last axes
+
+    dx = r * (gx - xhat * mean(gx * xhat)), r = 1 / rms, gx = grad * w;  dw = sum(grad * xhat).
+    """
+
+    __slots__ = ("has_w", "s_r", "s_w", "s_xhat", "x_shape")
+    saves: ClassVar[tuple[int, ...]] = (1,)
+
+    def forward(self, x: Array, *params: Array, eps: float, size: int, has_w: bool) -> Array:
+        """Scale each row of ``size`` trailing elements to unit root mean square."""
+        x2 = x.reshape(-1, size)
+        ms = np.mean(np.square(x2), axis=1, keepdims=True)
+        r = np.reciprocal(np.sqrt(ms + x.dtype.type(eps)))
+        xhat = x2 * r
+        w = params[0].reshape(size) if has_w else None
+        y = xhat * w if w is not None else xhat
+        self.s_xhat, self.s_r, self.s_w = xhat, r, w
+        self.has_w, self.x_shape = has_w, x.shape
+        out: Array = y.reshape(x.shape)
+        return out
+
+    def backward(self, grad: Array) -> Grads:
+        """Gradients of x (and w)."""
+        xhat, r, w = self.s_xhat, self.s_r, self.s_w
+        g2 = grad.reshape(xhat.shape)
+        gx = g2 * w if w is not None else g2
+        dx = None
+        if self.inputs[0] is not None:
+            proj = np.mean(gx * xhat, axis=1, keepdims=True)
+            dx = ((gx - xhat * proj) * r).reshape(self.x_shape)
+        if not self.has_w:
+            return (dx,)
+        return dx, np.sum(g2 * xhat, axis=0).reshape(self.shapes[1])
+
+
+class _RMSNormPlain(RMSNormFunction):
+    """RMSNorm without a weight."""
+
+    __slots__ = ()
+    saves = ()
+
+
+def rms_norm(
+    x: Tensor,
+    normalized_shape: int | Sequence[int],
+    weight: Tensor | None = None,
+    eps: float | None = None,
+    op: str = "rms_norm",
+) -> Tensor:
+    """y = x / sqrt(mean(x^2) + eps) * weight over the trailing ``normalized_shape`` axes.
+
+    As PyTorch's ``F.rms_norm``: ``eps=None`` means the machine epsilon of x's dtype.
+
+    Args:
+        x: Input whose last axes equal ``normalized_shape``.
+        normalized_shape: The trailing shape to normalise over.
+        weight: Optional scale of shape ``normalized_shape``.
+        eps: Added to the mean square (None: ``np.finfo(x.dtype).eps``).
+        op: The name used in error messages.
+
+    Raises:
+        ValueError: shapes that do not fit. TypeError: dtypes that differ or are not float.
+    """
+    shape = _normalized_shape(normalized_shape, op)
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: input must be a Tensor, got {type(x).__name__}")
+    xd = x.data
+    if xd.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a float32 or float64 input, got {xd.dtype}")
+    k = len(shape)
+    if k == 0 or xd.ndim < k or xd.shape[xd.ndim - k :] != shape:
+        raise ValueError(
+            f"{op}: input of shape {cops.fmt_shape(xd.shape)} does not end with "
+            f"normalized_shape {cops.fmt_shape(shape)}"
+        )
+    if weight is not None:
+        if not isinstance(weight, Tensor):
+            raise TypeError(f"{op}: weight must be a Tensor, got {type(weight).__name__}")
+        if weight.data.shape != shape:
+            raise ValueError(
+                f"{op}: weight has shape {cops.fmt_shape(weight.data.shape)}, expected "
+                f"{cops.fmt_shape(shape)}"
+            )
+        if weight.data.dtype != xd.dtype:
+            raise TypeError(f"{op}: weight has dtype {weight.data.dtype} but input has {xd.dtype}")
+    e = float(np.finfo(xd.dtype).eps) if eps is None else float(eps)
+    size = math.prod(shape)
+    if size == 0 or xd.size == 0:
+        return x * 0.0 if weight is None else x * weight
+    if weight is None:
+        return _RMSNormPlain.apply(x, eps=e, size=size, has_w=False)
+    return RMSNormFunction.apply(x, weight, eps=e, size=size, has_w=True)
+
+
+class RMSNorm(_Unary):
+    """Root-mean-square normalisation (PyTorch's ``nn.RMSNorm``): see :func:`rms_norm`.
+
+    Args:
+        normalized_shape: An int or a shape: the trailing axes to normalise.
+        eps: Added to the mean square; None: the dtype's machine epsilon.
+        elementwise_affine: Learn ``weight`` (ones).
+        dtype: float32 (default) or float64.
+    """
+
+    weight: Parameter | None
+
+    def __init__(
+        self,
+        normalized_shape: int | Sequence[int],
+        eps: float | None = None,
+        elementwise_affine: bool = True,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        self.normalized_shape = _normalized_shape(normalized_shape, "RMSNorm")
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        dt = _float_dtype(dtype, "RMSNorm")
+        if elementwise_affine:
+            self.weight = Parameter(np.ones(self.normalized_shape, dtype=dt))
+        else:
+            self.register_parameter("weight", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Normalise the trailing axes of ``x``."""
+        return rms_norm(x, self.normalized_shape, self.weight, self.eps, "RMSNorm")
+
+    def extra_repr(self) -> str:
+        """PyTorch's ``(shape,), eps=.., elementwise_affine=..``."""
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
         )

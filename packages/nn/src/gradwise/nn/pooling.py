@@ -187,9 +187,7 @@ def max_pool2d(
     x = _input(input, "max_pool2d")
     k, s, p, d, out = _geometry(x, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
     xb, unbatched = _batched(x)
-    y = MaxPool2dFunction.apply(
-        xb, kernel_size=k, stride=s, padding=p, dilation=d, out_size=out
-    )
+    y = MaxPool2dFunction.apply(xb, kernel_size=k, stride=s, padding=p, dilation=d, out_size=out)
     return y.squeeze(0) if unbatched else y
 
 
@@ -232,9 +230,7 @@ def avg_pool2d(
 
 
 def _adaptive_size(output_size: int | Sequence[int | None], space: Shape, op: str) -> Pair:
-    items = (
-        (output_size, output_size) if isinstance(output_size, int | np.integer) else output_size
-    )
+    items = (output_size, output_size) if isinstance(output_size, int | np.integer) else output_size
     if not isinstance(items, Sequence) or len(items) not in (1, 2):
         raise TypeError(f"{op}: output_size must be an int or a pair, got {output_size!r}")
     if len(items) == 1:

@@ -25,9 +25,7 @@ from gradwise.core.dtypes import Array
 
 
 @kernel(65536)
-def im2col(
-    x: Array, sh: int, sw: int, ph: int, pw: int, dh: int, dw: int, cols: Array
-) -> None:
+def im2col(x: Array, sh: int, sw: int, ph: int, pw: int, dh: int, dw: int, cols: Array) -> None:
     """cols[c, i, j, n, oh, ow] = x[n, c, oh sh - ph + i dh, ow sw - pw + j dw] (0 outside)."""
     n_batch, n_chan, h, w = x.shape
     kh, kw = cols.shape[1], cols.shape[2]
@@ -54,9 +52,7 @@ def im2col(
 
 
 @kernel(65536)
-def col2im(
-    cols: Array, sh: int, sw: int, ph: int, pw: int, dh: int, dw: int, dx: Array
-) -> None:
+def col2im(cols: Array, sh: int, sw: int, ph: int, pw: int, dh: int, dw: int, dx: Array) -> None:
     """dx[n, c, ih, iw] = sum of the cols entries im2col read from x[n, c, ih, iw]."""
     n_batch, n_chan, h, w = dx.shape
     kh, kw = cols.shape[1], cols.shape[2]
@@ -147,7 +143,7 @@ def avg_pool2d(
     count_include_pad: bool,
     out: Array,
 ) -> None:
-    """out = window sum / divisor; the divisor counts padding (clipped at the padded edge) or not."""
+    """out = window sum / divisor (padding counted, clipped at the padded edge, or not)."""
     n_planes, h, w = x.shape
     oh_n, ow_n = out.shape[1], out.shape[2]
     for p in prange(n_planes):
