@@ -17,8 +17,12 @@ the table gives the median and minimum per step and the ratios of medians.
     python benchmarks/train_mlp.py            # every config, 7 rounds
     python benchmarks/train_mlp.py --quick    # small and medium, 3 rounds
     python benchmarks/train_mlp.py --only small,large --rounds 9
+    python benchmarks/train_mlp.py --startup --memory   # only those two tables
 
-It reports; it does not fail.
+Then, in fresh processes: import plus the first training step of the small config with a
+warm kernel cache and with an empty one (``NUMBA_CACHE_DIR`` pointing at a new folder),
+and the peak resident memory that 5 steps of the large config add over the process after
+its imports (gradwise against PyTorch). It reports; it does not fail.
 """
 
 from __future__ import annotations
@@ -26,6 +30,11 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,6 +216,112 @@ def torch_step(torch: Any, cfg: Config, opt_name: str) -> Step:
     return step
 
 
+# ---- start-up and memory, in fresh processes ---------------------------------------------
+
+_STARTUP = textwrap.dedent(
+    """
+    import time
+    t0 = time.perf_counter()
+    import numpy as np
+    import gradwise.autograd as ag
+    from gradwise import loss, nn, optim
+    t1 = time.perf_counter()
+    ag.manual_seed(0)
+    model = nn.MLP([64, 128, 64, 10])
+    opt = optim.{opt}(model.parameters(), lr=1e-3)
+    x = ag.randn(64, 64)
+    y = ag.tensor(np.arange(64) % 10)
+    opt.zero_grad()
+    loss.CrossEntropyLoss()(model(x), y).backward()
+    opt.step()
+    t2 = time.perf_counter()
+    print(t1 - t0, t2 - t0)
+    """
+)
+
+_MEMORY = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    which = sys.argv[1]
+    sizes, batch = (784, 2048, 2048, 10), 512
+    rng = np.random.default_rng(0)
+    xa = rng.standard_normal((batch, 784)).astype(np.float32)
+    ya = rng.integers(0, 10, batch).astype(np.int64)
+    if which == "gradwise":
+        import gradwise.autograd as ag
+        from gradwise import loss, nn, optim
+        build = lambda: nn.MLP(list(sizes))
+        make_opt = lambda m: optim.Adam(m.parameters(), lr=1e-3)
+        crit = loss.CrossEntropyLoss(); x, y = ag.tensor(xa), ag.tensor(ya)
+        ag.manual_seed(0)
+        m = nn.MLP([784, 16, 10]); o = make_opt(m)  # load the kernels (and numba) first
+        o.zero_grad(); crit(m(x), y).backward(); o.step(); del m, o
+    else:
+        import torch
+        torch.set_num_threads({threads})
+        def build():
+            layers = []
+            for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+                layers.append(torch.nn.Linear(a, b))
+                if i < len(sizes) - 2:
+                    layers.append(torch.nn.ReLU())
+            return torch.nn.Sequential(*layers)
+        make_opt = lambda m: torch.optim.Adam(m.parameters(), lr=1e-3)
+        crit = torch.nn.CrossEntropyLoss(); x, y = torch.from_numpy(xa), torch.from_numpy(ya)
+    def status(key):
+        for line in open("/proc/self/status"):
+            if line.startswith(key):
+                return int(line.split()[1])
+    base = status("VmRSS:")
+    with open("/proc/self/clear_refs", "w") as f:  # reset the peak (VmHWM) to the current RSS
+        f.write("5")
+    model = build(); opt = make_opt(model)
+    for _ in range(5):
+        opt.zero_grad(); crit(model(x), y).backward(); opt.step()
+    print(base, status("VmHWM:"))
+    """
+)
+
+
+def _python(code: str, *args: str, env: dict[str, str] | None = None) -> list[float]:
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=True
+    )
+    return [float(v) for v in out.stdout.split()]
+
+
+def run_startup(repeats: int) -> None:
+    print(
+        "\nstart-up: import, then import plus one training step (small MLP), fresh process;"
+        "\n(bytecode caching on, as on a user's machine: PYTHONDONTWRITEBYTECODE is unset)"
+    )
+    for opt in ("SGD", "Adam"):
+        code = _STARTUP.format(opt=opt)
+        with tempfile.TemporaryDirectory() as cache:
+            env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            _python("import gradwise.nn, gradwise.optim, gradwise.loss", env=env)  # .pyc files
+            cold = _python(code, env=env)
+            warm = [_python(code, env=env) for _ in range(repeats)]
+        warm_total = sorted(w[1] for w in warm)
+        print(
+            f"  {opt:<5} cold (empty cache): import {cold[0]:.2f} s, first step done at "
+            f"{cold[1]:.2f} s | warm: import {min(w[0] for w in warm):.2f} s, first step "
+            f"done at median {warm_total[len(warm_total) // 2]:.2f} s (min {warm_total[0]:.2f})"
+        )
+
+
+def run_memory(torch_available: bool, threads: int) -> None:
+    print(
+        "\npeak memory, large MLP with Adam: peak RSS while building it and taking 5 steps,"
+        "\nabove the RSS after imports (and, for gradwise, after its kernels are loaded)"
+    )
+    for which in ("gradwise", "torch") if torch_available else ("gradwise",):
+        base, peak = _python(_MEMORY.format(threads=threads), which)
+        print(f"  {which:<8} {(peak - base) / 1024:8.1f} MB above {base / 1024:.0f} MB")
+
+
 # ---- main ---------------------------------------------------------------------------------
 
 
@@ -216,7 +331,15 @@ def main() -> None:
     p.add_argument("--only", type=str, default="", help="configs, e.g. small,large")
     p.add_argument("--rounds", type=int, default=0, help="timed rounds per contender")
     p.add_argument("--optimizers", type=str, default="sgd,adam")
+    p.add_argument("--startup", action="store_true", help="only the start-up table")
+    p.add_argument("--memory", action="store_true", help="only the memory table")
     args = p.parse_args()
+    if args.startup or args.memory:
+        if args.startup:
+            run_startup(repeats=5)
+        if args.memory:
+            run_memory(try_import_torch() is not None, get_num_threads())
+        return
     rounds = args.rounds or (3 if args.quick else 7)
     names = args.only.split(",") if args.only else (["small", "medium"] if args.quick else [])
     configs = [c for c in CONFIGS if not names or c.name in names]
@@ -244,6 +367,9 @@ def main() -> None:
             if torch is not None:
                 line += f" {times[0].median / times[2].median:>11.2f}"
             print(line, flush=True)
+    if not args.quick:
+        run_startup(repeats=5)
+        run_memory(torch is not None, threads)
 
 
 if __name__ == "__main__":
