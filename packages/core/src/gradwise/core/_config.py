@@ -39,8 +39,10 @@ CACHE: bool = _env_flag("GRADWISE_NUMBA_CACHE", True)
 # runs the same code, so results stay deterministic.
 FASTMATH: frozenset[str] = frozenset({"nsz", "arcp", "contract", "reassoc"})
 
-# For kernels whose arithmetic must keep its order (the range reduction in vexp).
-FASTMATH_EXACT: frozenset[str] = frozenset({"nsz", "arcp", "contract"})
+# For kernels whose arithmetic must keep its order (the range reduction in vexp), and
+# element-wise kernels whose serial and parallel variants must agree bit for bit: no
+# `contract` either, since LLVM fuses multiply-adds differently in the two loop shapes.
+FASTMATH_EXACT: frozenset[str] = frozenset({"nsz", "arcp"})
 
 PARALLEL_MIN_SIZE_OVERRIDE: int | None = _env_int("GRADWISE_PARALLEL_MIN_SIZE")
 

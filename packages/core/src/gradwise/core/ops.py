@@ -539,7 +539,9 @@ def var(x: Array, axis: Axis = None, keepdims: bool = False, ddof: float = 0) ->
     axes = normalize_axes(x.ndim, axis, "var")
     d = _scalar(ddof, "var", "ddof")
     out, kept = _var_f64(x, axes, d)
-    return _finish(out.astype(x.dtype), x, axes, kept, keepdims)
+    with np.errstate(over="ignore"):  # a float64 variance beyond float32's range is inf
+        narrowed = out.astype(x.dtype)
+    return _finish(narrowed, x, axes, kept, keepdims)
 
 
 def var_backward(

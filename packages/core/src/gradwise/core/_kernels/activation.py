@@ -71,7 +71,7 @@ def neg_abs_scaled(x: Array, scale: float, out: Array) -> None:
         out[i] = -abs(x[i] * s)
 
 
-@kernel(131072)
+@kernel(131072, exact=True)
 def sigmoid_backward(y: Array, grad: Array, out: Array) -> None:
     """dx = grad * y * (1 - y)."""
     one = y.dtype.type(1.0)

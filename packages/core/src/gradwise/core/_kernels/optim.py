@@ -16,7 +16,7 @@ from gradwise.core._jit import kernel
 from gradwise.core.dtypes import Array
 
 
-@kernel(65536)
+@kernel(65536, exact=True)
 def sgd(
     param: Array,
     grad: Array,
@@ -48,7 +48,7 @@ def sgd(
         param[i] = p - lr_ * d
 
 
-@kernel(4096)
+@kernel(4096, exact=True)
 def adam(
     param: Array,
     grad: Array,
