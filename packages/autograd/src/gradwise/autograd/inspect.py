@@ -318,6 +318,8 @@ def _saved_arrays(node: Node) -> list[Array]:
             v = stack.pop()
             if isinstance(v, np.ndarray):
                 out.append(v)
+            elif isinstance(v, np.generic):  # a 0-d result NumPy gave as a scalar
+                out.append(np.asarray(v))
             elif isinstance(v, Tensor):
                 out.append(v.data)
             elif isinstance(v, (tuple, list)):
@@ -451,8 +453,11 @@ def trace_graph(tensor: Tensor, names: TensorsArg | None = None) -> GraphReport:
     records: list[NodeRecord] = []
     every: list[tuple[int, int]] = []
     leaves: list[tuple[int, weakref.ref[Tensor]]] = []
+    keep: list[Array] = []  # scalars' temporary arrays: their addresses must stay unique
     for j, node in enumerate(order):
-        extents = _extents(_saved_arrays(node))
+        arrays = _saved_arrays(node)
+        keep.extend(arrays)
+        extents = _extents(arrays)
         every.extend(extents)
         leaf_name = None
         shape, dtype = out_shape[j], out_dtype[j]
@@ -740,6 +745,15 @@ def _explain_one(name: str, t: Tensor, output: Tensor, g: _Graph | None) -> Expl
                     "under no_grad(); gradients cannot flow through NumPy",
                     f"an array saved by {g.nodes[j].name()} (node {j})",
                 )
+    for j, a in g.saved:
+        if a.shape == t.shape and a.dtype.kind in "biu":
+            return ExplainEntry(
+                name,
+                False,
+                f"a {cops.fmt_shape(a.shape)} {a.dtype} array of its shape is in the graph: "
+                "an op without gradient (comparison, argmax, integer op) cut the path",
+                f"an array saved by {g.nodes[j].name()} (node {j})",
+            )
     for j, pos, s, d in g.cuts:
         if s == t.shape and d.kind in "biu":
             return ExplainEntry(
