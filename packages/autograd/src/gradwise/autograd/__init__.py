@@ -119,6 +119,8 @@ from gradwise.autograd.ops.shape import (
 from gradwise.autograd.tensor import Tensor
 from gradwise.autograd import higher_order as _higher_order  # noqa: F401  (attaches rules)
 from gradwise.autograd.functional import grad, hessian, hvp, vjp
+from gradwise.autograd import forward_ad
+from gradwise.autograd.forward_ad import jacobian, jvp
 from gradwise.autograd.testing import GradcheckError, gradcheck
 from gradwise.core import bool_, float32, float64, int64, manual_seed
 
@@ -167,6 +169,7 @@ __all__ = [
     "flip",
     "float32",
     "float64",
+    "forward_ad",
     "floor",
     "full",
     "gather",
@@ -177,6 +180,8 @@ __all__ = [
     "int64",
     "is_grad_enabled",
     "is_inference_mode_enabled",
+    "jacobian",
+    "jvp",
     "leak_sentinel",
     "leaky_relu",
     "linalg",

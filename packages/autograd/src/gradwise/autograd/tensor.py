@@ -27,11 +27,22 @@ class Tensor:
     require grad.
     """
 
-    __slots__ = ("__weakref__", "_acc", "_base", "_grad", "_rg", "_version", "data", "grad_fn")
+    __slots__ = (
+        "__weakref__",
+        "_acc",
+        "_base",
+        "_grad",
+        "_rg",
+        "_tangent",  # forward-mode tangent (an array), set only inside forward_ad.dual_level
+        "_version",
+        "data",
+        "grad_fn",
+    )
     __array_ufunc__ = None  # NumPy defers to Tensor's reflected operators
     __array_priority__ = 1000
 
     data: Array
+    _tangent: Array  # unset outside forward mode (see forward_ad.py)
     grad_fn: Node | None
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradwise.autograd.function import Function, Grads
+from gradwise.autograd._tangents import lin, reduce_tangent
+from gradwise.autograd.function import Grads, Op
 from gradwise.autograd.tensor import Tensor
 from gradwise.core.dtypes import Array
 from gradwise.loss._common import (
@@ -37,7 +38,7 @@ def _check_unit(a: Array, op: str, name: str) -> None:
         )
 
 
-class BCELoss(Function):
+class BCELoss(Op):
     """l = -w (y max(log x, -100) + (1 - y) max(log(1 - x), -100));
 
     dx = grad w (x - y) / max(x (1 - x), 1e-12) (PyTorch's formula),
@@ -59,6 +60,22 @@ class BCELoss(Function):
         self.s_x, self.s_y, self.s_w = x, y, weight
         self.reduction, self.need_dy = reduction, need_dy
         return reduce(losses, reduction, x.dtype)
+
+    def jvp(self, out: Array, tx: Array | None, ty: Array | None) -> Array | None:
+        """Forward-mode tangent: backward's element-wise factors times the tangents, reduced."""
+        x, y, w = self.s_x, self.s_y, self.s_w
+        cx = cy = None
+        if tx is not None:
+            cx = (x - y) / np.maximum(x * (1.0 - x), x.dtype.type(_EPS))
+        if ty is not None:
+            log_x, log_1mx = _clamped_logs(x)
+            cy = log_1mx - log_x
+        el = lin((tx, cx), (None if ty is None else cast(ty, x.dtype), cy))
+        if el is None:
+            return None
+        if w is not None:
+            el = el * w
+        return reduce_tangent(el, self.reduction, x.size, out.dtype)
 
     def backward(self, grad: Array) -> Grads:
         """(dx, dy) from the saved x and y."""
@@ -107,7 +124,7 @@ def binary_cross_entropy(
     return BCELoss.apply(x, t, weight=w, reduction=reduction, need_dy=t.requires_grad)
 
 
-class BCEWithLogitsLoss(Function):
+class BCEWithLogitsLoss(Op):
     """l = w ((1 - y) x + (1 + (pw - 1) y) softplus(-x)), softplus(-x) = max(-x, 0) + log1p(e^-|x|);
 
     dx = grad w ((1 + (pw - 1) y) sigmoid(x) - pw y),  dy = grad w ((pw - 1) softplus(-x) - x).
@@ -140,6 +157,22 @@ class BCEWithLogitsLoss(Function):
         self.s_x, self.s_y, self.s_w, self.s_pw, self.s_e = x, y, weight, pos_weight, e
         self.reduction, self.need_dy = reduction, need_dy
         return reduce(losses, reduction, x.dtype)
+
+    def jvp(self, out: Array, tx: Array | None, ty: Array | None) -> Array | None:
+        """Forward-mode tangent: backward's element-wise factors times the tangents, reduced."""
+        x, y, w, pw, e = self.s_x, self.s_y, self.s_w, self.s_pw, self.s_e
+        cx = cy = None
+        if tx is not None:
+            sig = np.where(x >= 0, 1.0, e) / (1.0 + e)
+            cx = sig - y if pw is None else (1.0 + (pw - 1.0) * y) * sig - pw * y
+        if ty is not None:
+            cy = -x if pw is None else (pw - 1.0) * _softplus_neg(x) - x
+        el = lin((tx, cx), (None if ty is None else cast(ty, x.dtype), cy))
+        if el is None:
+            return None
+        if w is not None:
+            el = el * w
+        return reduce_tangent(el, self.reduction, x.size, out.dtype)
 
     def backward(self, grad: Array) -> Grads:
         """(dx, dy) from the saved x, y and e = exp(-|x|)."""

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from gradwise.autograd.function import Function, Grads
+from gradwise.autograd.function import Grads, Op
 from gradwise.autograd.tensor import Tensor
 from gradwise.core import ops as cops
 from gradwise.core.dtypes import Array, Shape
@@ -118,7 +118,7 @@ def _reduce_rows(
 # ---- cross-entropy with class indices: the fused kernel --------------------------------
 
 
-class CrossEntropyLoss(Function):
+class CrossEntropyLoss(Op):
     """l_i = (1 - eps) w[t_i] (lse_i - x_i[t_i]) + eps / C sum_c w_c (lse_i - x_ic);
 
     dx_i = g_i ((1 - eps) w[t_i] (p_i - onehot) + eps / C (W p_i - w)), p = softmax(x_i).
@@ -164,6 +164,18 @@ class CrossEntropyLoss(Function):
         self.ignore_index, self.smoothing = ignore_index, label_smoothing
         return _reduce_rows(losses, reduction, self.denom, target.shape, x.dtype)
 
+    def jvp(self, out: Array, tx: Array | None) -> Array | None:
+        """Forward-mode tangent: per row, the fused backward's dl/dx (g = 1) dotted with tx."""
+        if tx is None:
+            return None
+        x2 = self.s_x2
+        ones = np.ones(x2.shape[0])
+        d = cops.softmax_cross_entropy_backward(
+            x2, self.s_t, self.s_lse, ones, self.s_w, self.ignore_index, self.smoothing
+        )
+        rows = np.einsum("ij,ij->i", d, _to_rows(tx), dtype=np.float64)
+        return _reduce_rows(rows, self.reduction, self.denom, out.shape, out.dtype)
+
     def backward(self, grad: Array) -> Grads:
         """dx from the fused backward kernel, back in the input's layout."""
         x2 = self.s_x2
@@ -177,7 +189,7 @@ class CrossEntropyLoss(Function):
 # ---- cross-entropy with class probabilities --------------------------------------------
 
 
-class SoftCrossEntropyLoss(Function):
+class SoftCrossEntropyLoss(Op):
     """l_i = -sum_c w_c q_ic log_softmax(x_i)_c, q = (1 - eps) p + eps / C;
 
     dx_i = g_i (softmax(x_i) sum_c w_c q_ic - w q_i),  dp_i = -g_i (1 - eps) w log_softmax(x_i).
@@ -211,6 +223,23 @@ class SoftCrossEntropyLoss(Function):
         self.shape, self.reduction, self.rows = x.shape, reduction, x2.shape[0]
         self.smoothing, self.need_dp = label_smoothing, need_dp
         return _reduce_rows(losses, reduction, float(self.rows), out_shape, x.dtype)
+
+    def jvp(self, out: Array, tx: Array | None, tp: Array | None) -> Array | None:
+        """Forward-mode tangent: dl_i = -sum_c (w q)_ic dls_ic - (1 - eps) sum_c w_c dp_ic ls_ic,
+        dls = dx - sum(softmax(x) dx).
+        """
+        ls, wq, w = self.s_ls, self.s_wq, self.s_w
+        rows = np.zeros(self.rows)
+        if tx is not None:
+            t2 = _to_rows(tx)
+            dls = t2 - np.sum(np.exp(ls) * t2, axis=1, keepdims=True)
+            rows -= np.einsum("ij,ij->i", wq, dls, dtype=np.float64)
+        if tp is not None:
+            dq = _to_rows(cast(tp, ls.dtype)) * (1.0 - self.smoothing)
+            if w is not None:
+                dq = dq * w
+            rows -= np.einsum("ij,ij->i", dq, ls, dtype=np.float64)
+        return _reduce_rows(rows, self.reduction, float(self.rows), out.shape, out.dtype)
 
     def backward(self, grad: Array) -> Grads:
         """(dx, dp) from the saved log_softmax and w q."""
@@ -296,7 +325,7 @@ def cross_entropy(
 # ---- negative log-likelihood on log-probabilities --------------------------------------
 
 
-class NLLLoss(Function):
+class NLLLoss(Op):
     """l_i = -w[t_i] x_i[t_i] (0 where t_i == ignore_index);  dx_i[t_i] = -g_i w[t_i]
 
     ``'mean'`` divides by sum_i w[t_i] over the rows not ignored.
@@ -333,6 +362,14 @@ class NLLLoss(Function):
         self.s_idx, self.s_wt = idx, wt
         self.shape, self.x2_shape, self.reduction = x.shape, x2.shape, reduction
         return _reduce_rows(losses, reduction, self.denom, target.shape, x.dtype)
+
+    def jvp(self, out: Array, tx: Array | None) -> Array | None:
+        """Forward-mode tangent: dl_i = -w[t_i] dx_i[t_i]."""
+        if tx is None:
+            return None
+        m, c = self.x2_shape
+        picked = _to_rows(tx)[np.arange(m), self.s_idx] if c else np.zeros(m, tx.dtype)
+        return _reduce_rows(-self.s_wt * picked, self.reduction, self.denom, out.shape, out.dtype)
 
     def backward(self, grad: Array) -> Grads:
         """dx: the scaled weights scattered into the target positions."""

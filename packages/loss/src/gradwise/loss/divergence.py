@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradwise.autograd.function import Function, Grads
+from gradwise.autograd._tangents import lin, reduce_tangent
+from gradwise.autograd.function import Grads, Op
 from gradwise.autograd.tensor import Tensor
 from gradwise.core.dtypes import Array
 from gradwise.loss._common import (
@@ -18,7 +19,7 @@ from gradwise.loss._common import (
 )
 
 
-class KLDivLoss(Function):
+class KLDivLoss(Op):
     """l = y (log y - x), 0 where y = 0 (log_target: l = e^y (y - x));
 
     dx = -grad y (-grad e^y),  dy = grad (log y + 1 - x) (log_target: grad e^y (y - x + 1)).
@@ -52,6 +53,22 @@ class KLDivLoss(Function):
         self.s_x, self.s_y = x, y
         self.log_target, self.need_dy = log_target, need_dy
         return out
+
+    def jvp(self, out: Array, tx: Array | None, ty: Array | None) -> Array | None:
+        """Forward-mode tangent: dl = -p dx + (log y + 1 - x) dy (log_target: p (y - x + 1) dy)."""
+        x, y = self.s_x, self.s_y
+        p = np.exp(y) if self.log_target else y
+        cy = None
+        if ty is not None:
+            if self.log_target:
+                cy = p * (y - x + 1.0)
+            else:
+                with np.errstate(divide="ignore"):
+                    cy = np.log(y) + 1.0 - x
+        el = lin((tx, np.negative(p)), (None if ty is None else cast(ty, x.dtype), cy))
+        if el is None:
+            return None
+        return reduce_tangent(el, self.reduction, self.count, out.dtype)
 
     def backward(self, grad: Array) -> Grads:
         """(dx, dy) from the saved x and y."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradwise.autograd.function import Function, Grads
+from gradwise.autograd._tangents import lin, reduce_tangent
+from gradwise.autograd.function import Grads, Op
 from gradwise.autograd.tensor import Tensor
 from gradwise.core.dtypes import Array
 from gradwise.loss._common import (
@@ -18,7 +19,7 @@ from gradwise.loss._common import (
 )
 
 
-class Regression(Function):
+class Regression(Op):
     """l = f(x - t) element-wise, then reduced;  dx = grad f'(x - t),  dt = -dx
 
     ``kind`` picks f: ``"mse"`` d^2, ``"l1"`` |d|, ``"huber"`` (parameter delta) and
@@ -46,6 +47,23 @@ class Regression(Function):
             else:
                 losses = np.where(a < p, 0.5 * d * d / p, a - 0.5 * p)
         return reduce(losses, reduction, x.dtype)
+
+    def jvp(self, out: Array, tx: Array | None, tt: Array | None) -> Array | None:
+        """Forward-mode tangent: f'(d) (dx - dt), reduced."""
+        d = self.s_d
+        dd = lin((tx, None), (None if tt is None else cast(tt, d.dtype), -1))
+        if dd is None:
+            return None
+        kind = self.kind
+        if kind == "mse":
+            el = 2.0 * d * dd
+        elif kind == "l1" or (kind == "smooth_l1" and self.param == 0.0):
+            el = np.sign(d) * dd
+        else:
+            p = d.dtype.type(self.param)
+            f = np.clip(d, -p, p) if kind == "huber" else np.where(np.abs(d) < p, d / p, np.sign(d))
+            el = f * dd
+        return reduce_tangent(el, self.reduction, d.size, out.dtype)
 
     def backward(self, grad: Array) -> Grads:
         """(dx, dt) from the saved difference d."""

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from gradwise.autograd import Function, Tensor
-from gradwise.autograd.function import Grads
+from gradwise.autograd import Tensor
+from gradwise.autograd.function import Grads, Op
 from gradwise.core import ops as cops
 from gradwise.core.dtypes import Array
 from gradwise.nn import init
@@ -16,7 +16,7 @@ from gradwise.nn.module import Module
 from gradwise.nn.parameter import Parameter
 
 
-class EmbeddingFunction(Function):
+class EmbeddingFunction(Op):
     """y = W[idx];  dW = scatter-add of grad rows at idx (row padding_idx gets none)"""
 
     __slots__ = ("num", "padding_idx", "s_idx")
@@ -25,6 +25,10 @@ class EmbeddingFunction(Function):
         """Gather rows of ``w``."""
         self.s_idx, self.num, self.padding_idx = idx, w.shape[0], padding_idx
         return np.take(w, idx, axis=0)
+
+    def jvp(self, out: Array, tw: Array | None) -> Array | None:
+        """Forward-mode tangent: the rows of tW at idx."""
+        return None if tw is None else np.take(tw, self.s_idx, axis=0)
 
     def backward(self, grad: Array) -> Grads:
         """Sum the gradients of repeated indices into their rows."""

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from gradwise.autograd import Function, Tensor
-from gradwise.autograd.function import Grads
+from gradwise.autograd import Tensor
+from gradwise.autograd.function import Grads, Op
 from gradwise.core import ops as cops
 from gradwise.core.dtypes import Array, as_dtype
 from gradwise.nn import init
@@ -16,7 +16,7 @@ from gradwise.nn.module import _Unary
 from gradwise.nn.parameter import Parameter
 
 
-class LinearFunction(Function):
+class LinearFunction(Op):
     """y = x @ W^T + b;  dx = g @ W,  dW = g^T @ x,  db = sum(g) (batch axes folded into rows)
 
     One graph node for the whole affine map: one GEMM forward, at most two backward (the
@@ -36,6 +36,20 @@ class LinearFunction(Function):
         self.s_x2, self.s_w, self.x_shape = x2, w, x.shape
         out: Array = y.reshape(*x.shape[:-1], w.shape[0])
         return out
+
+    def jvp(
+        self, out: Array, tx: Array | None, tw: Array | None, *tb: Array | None
+    ) -> Array | None:
+        """Forward-mode tangent: dy = tx @ W^T + x @ tW^T + tb."""
+        w, x2 = self.s_w, self.s_x2
+        dy = np.zeros((x2.shape[0], w.shape[0]), dtype=out.dtype)
+        if tx is not None:
+            dy += np.matmul(tx.reshape(x2.shape), w.T)
+        if tw is not None:
+            dy += np.matmul(x2, tw.T)
+        if tb and tb[0] is not None:
+            dy += tb[0]
+        return dy.reshape(out.shape)
 
     def backward(self, grad: Array) -> Grads:
         """Gradients of x, W (and b)."""

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from gradwise.autograd._tangents import lin
 from gradwise.autograd.function import Function, Grads
 from gradwise.autograd.tensor import Tensor, as_tensor, binary_operands
 from gradwise.core import ops as cops
@@ -37,6 +38,10 @@ class Add(Function):
         except ValueError:
             raise _broadcast_error("add", a, b) from None
 
+    def jvp(self, out: Array, ta: Array | None, tb: Array | None) -> Array | None:
+        """dz = ta + tb"""
+        return lin((ta, None), (tb, None))
+
     def backward(self, grad: Array) -> Grads:
         return grad, grad
 
@@ -51,6 +56,10 @@ class Sub(Function):
             return np.subtract(a, b)
         except ValueError:
             raise _broadcast_error("sub", a, b) from None
+
+    def jvp(self, out: Array, ta: Array | None, tb: Array | None) -> Array | None:
+        """dz = ta - tb"""
+        return lin((ta, None), (tb, -1))
 
     def backward(self, grad: Array) -> Grads:
         return grad, np.negative(grad)
@@ -69,6 +78,10 @@ class Mul(Function):
         except ValueError:
             raise _broadcast_error("mul", a, b) from None
 
+    def jvp(self, out: Array, ta: Array | None, tb: Array | None) -> Array | None:
+        """dz = ta b + a tb"""
+        return lin((ta, self.s_b), (tb, self.s_a))
+
     def backward(self, grad: Array) -> Grads:
         return np.multiply(grad, self.s_b), np.multiply(grad, self.s_a)
 
@@ -86,6 +99,11 @@ class Div(Function):
         except ValueError:
             raise _broadcast_error("div", a, b) from None
 
+    def jvp(self, out: Array, ta: Array | None, tb: Array | None) -> Array | None:
+        """dz = (ta - z tb) / b"""
+        d = lin((ta, None), (tb, np.negative(out)))
+        return None if d is None else np.divide(d, self.s_b)
+
     def backward(self, grad: Array) -> Grads:
         da = np.divide(grad, self.s_b)
         db = np.negative(da) * self.s_a / self.s_b
@@ -100,6 +118,10 @@ class Neg(Function):
     def forward(self, x: Array) -> Array:
         return np.negative(x)
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """Tangent: an element-wise map, so the same product as backward."""
+        return None if t is None else self.backward(t)[0]
+
     def backward(self, grad: Array) -> Grads:
         return (np.negative(grad),)
 
@@ -113,6 +135,10 @@ class PowScalar(Function):
     def forward(self, x: Array, *, p: float) -> Array:
         self.s_x, self.p = x, p
         return np.power(x, x.dtype.type(p)) if x.dtype.kind == "f" else np.power(x, p)
+
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """Tangent: an element-wise map, so the same product as backward."""
+        return None if t is None else self.backward(t)[0]
 
     def backward(self, grad: Array) -> Grads:
         p, x = self.p, self.s_x
@@ -138,6 +164,19 @@ class Pow(Function):
         except ValueError:
             raise _broadcast_error("pow", a, b) from None
         return self.s_z
+
+    def jvp(self, out: Array, ta: Array | None, tb: Array | None) -> Array | None:
+        """dz = b a ** (b - 1) ta + z log(a) tb (the zeros of backward kept)"""
+        a, b = self.s_a, self.s_b
+        ca = cb = None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if ta is not None:
+                ca = np.where(b == 0, 0.0, b * np.power(a, b - 1)).astype(out.dtype, copy=False)
+            if tb is not None:
+                cb = np.where((a == 0) & (b >= 0), 0.0, out * np.log(a)).astype(
+                    out.dtype, copy=False
+                )
+            return lin((ta, ca), (tb, cb))
 
     def backward(self, grad: Array) -> Grads:
         a, b, z = self.s_a, self.s_b, self.s_z
@@ -203,6 +242,10 @@ class Exp(Function):
         self.s_y = np.exp(x)
         return self.s_y
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """Tangent: an element-wise map, so the same product as backward."""
+        return None if t is None else self.backward(t)[0]
+
     def backward(self, grad: Array) -> Grads:
         return (grad * self.s_y,)
 
@@ -217,6 +260,10 @@ class Log(Function):
         self.s_x = x
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.log(x)
+
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """Tangent: an element-wise map, so the same product as backward."""
+        return None if t is None else self.backward(t)[0]
 
     def backward(self, grad: Array) -> Grads:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -234,6 +281,10 @@ class Sqrt(Function):
             self.s_y = np.sqrt(x)
         return self.s_y
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """Tangent: an element-wise map, so the same product as backward."""
+        return None if t is None else self.backward(t)[0]
+
     def backward(self, grad: Array) -> Grads:
         with np.errstate(divide="ignore", invalid="ignore"):
             return (grad / (self.s_y + self.s_y),)
@@ -249,6 +300,10 @@ class Abs(Function):
         self.s_x = x
         return np.abs(x)
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """Tangent: an element-wise map, so the same product as backward."""
+        return None if t is None else self.backward(t)[0]
+
     def backward(self, grad: Array) -> Grads:
         return (grad * np.sign(self.s_x),)
 
@@ -263,6 +318,10 @@ class Clip(Function):
         self.s_x, self.lo, self.hi = x, lo, hi
         t = x.dtype.type
         return np.clip(x, None if lo is None else t(lo), None if hi is None else t(hi))
+
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """Tangent: an element-wise map, so the same product as backward."""
+        return None if t is None else self.backward(t)[0]
 
     def backward(self, grad: Array) -> Grads:
         x = self.s_x
@@ -322,6 +381,10 @@ class ReLU(Function):
         self.s_x = x
         return cops.relu(x)
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """Tangent: an element-wise map, so the same product as backward."""
+        return None if t is None else self.backward(t)[0]
+
     def backward(self, grad: Array) -> Grads:
         return (cops.relu_backward(self.s_x, grad),)
 
@@ -335,6 +398,10 @@ class LeakyReLU(Function):
     def forward(self, x: Array, *, slope: float) -> Array:
         self.s_x, self.slope = x, slope
         return cops.leaky_relu(x, slope)
+
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """Tangent: an element-wise map, so the same product as backward."""
+        return None if t is None else self.backward(t)[0]
 
     def backward(self, grad: Array) -> Grads:
         return (cops.leaky_relu_backward(self.s_x, grad, self.slope),)
@@ -350,6 +417,10 @@ class Sigmoid(Function):
         self.s_y = cops.sigmoid(x)
         return self.s_y
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """Tangent: an element-wise map, so the same product as backward."""
+        return None if t is None else self.backward(t)[0]
+
     def backward(self, grad: Array) -> Grads:
         return (cops.sigmoid_backward(self.s_y, grad),)
 
@@ -363,6 +434,10 @@ class Tanh(Function):
     def forward(self, x: Array) -> Array:
         self.s_y = cops.tanh(x)
         return self.s_y
+
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """Tangent: an element-wise map, so the same product as backward."""
+        return None if t is None else self.backward(t)[0]
 
     def backward(self, grad: Array) -> Grads:
         return (cops.tanh_backward(self.s_y, grad),)
@@ -378,6 +453,10 @@ class GELU(Function):
         self.s_x, self.approximate = x, approximate
         return cops.gelu(x, approximate)
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """Tangent: an element-wise map, so the same product as backward."""
+        return None if t is None else self.backward(t)[0]
+
     def backward(self, grad: Array) -> Grads:
         return (cops.gelu_backward(self.s_x, grad, self.approximate),)
 
@@ -392,6 +471,10 @@ class SiLU(Function):
         self.s_x = x
         return cops.silu(x)
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """Tangent: an element-wise map, so the same product as backward."""
+        return None if t is None else self.backward(t)[0]
+
     def backward(self, grad: Array) -> Grads:
         return (cops.silu_backward(self.s_x, grad),)
 
@@ -405,6 +488,10 @@ class Softplus(Function):
     def forward(self, x: Array, *, beta: float, threshold: float) -> Array:
         self.s_x, self.beta, self.threshold = x, beta, threshold
         return cops.softplus(x, beta, threshold)
+
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """Tangent: an element-wise map, so the same product as backward."""
+        return None if t is None else self.backward(t)[0]
 
     def backward(self, grad: Array) -> Grads:
         return (cops.softplus_backward(self.s_x, grad, self.beta, self.threshold),)
@@ -470,6 +557,13 @@ class Maximum(Function):
         except ValueError:
             raise _broadcast_error("maximum" if take_max else "minimum", a, b) from None
 
+    def jvp(self, out: Array, ta: Array | None, tb: Array | None) -> Array | None:
+        """dz = s ta + (1 - s) tb, s = 1 where a wins, 1/2 at ties (as backward)"""
+        a, b = self.s_a, self.s_b
+        wins = (a > b) if self.take_max else (a < b)
+        share = np.where(wins, 1.0, np.where(a == b, 0.5, 0.0)).astype(out.dtype)
+        return lin((ta, share), (tb, 1 - share))
+
     def backward(self, grad: Array) -> Grads:
         a, b = self.s_a, self.s_b
         wins = (a > b) if self.take_max else (a < b)
@@ -487,6 +581,11 @@ class Where(Function):
         self.s_cond = cond
         return np.where(cond, a, b)
 
+    def jvp(self, out: Array, ta: Array | None, tb: Array | None) -> Array | None:
+        """dz = ta where cond else tb"""
+        zero = out.dtype.type(0)
+        return np.where(self.s_cond, zero if ta is None else ta, zero if tb is None else tb)
+
     def backward(self, grad: Array) -> Grads:
         zero = grad.dtype.type(0)
         return np.where(self.s_cond, grad, zero), np.where(self.s_cond, zero, grad)
@@ -500,6 +599,10 @@ class Dropout(Function):
     def forward(self, x: Array, *, scale: Array) -> Array:
         self.s_scale = scale
         return x * scale
+
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """Tangent: an element-wise map, so the same product as backward."""
+        return None if t is None else self.backward(t)[0]
 
     def backward(self, grad: Array) -> Grads:
         return (grad * self.s_scale,)

@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from gradwise.autograd import function as _function
 from gradwise.autograd import grad_mode
+from gradwise.autograd._tangents import lin
 from gradwise.autograd.function import Function, Grads
 from gradwise.autograd.ops.shape import _index_parts
 from gradwise.autograd.tensor import Tensor, as_tensor
@@ -50,6 +52,18 @@ class InplaceBinary(Function):
         """``AddBackward``, ``MulBackward``, ...: the out-of-place op's name, as in PyTorch."""
         return self.op[:-1].capitalize() + "Backward"
 
+    def jvp(self, out: Array, ta: Array | None, tb: Array | None) -> Array | None:
+        """As the out-of-place op's rule, with a's old value"""
+        name, b = self.op, self.s_b
+        if name == "add_":
+            return lin((ta, None), (tb, None))
+        if name == "sub_":
+            return lin((ta, None), (tb, -1))
+        if name == "mul_":
+            return lin((ta, b), (tb, self.s_a))
+        d = lin((ta, None), (tb, np.negative(out)))
+        return None if d is None else np.divide(d, b)
+
     def backward(self, grad: Array) -> Grads:
         name, a, b = self.op, self.s_a, self.s_b
         if name == "add_":
@@ -74,6 +88,12 @@ class SetItem(Function):
         a[key] = b
         return a
 
+    def jvp(self, out: Array, ta: Array | None, tb: Array | None) -> Array | None:
+        """da = ta with tb written at key"""
+        t = np.zeros(out.shape, out.dtype) if ta is None else np.array(ta, copy=True)
+        t[self.key] = 0 if tb is None else tb
+        return t
+
     def backward(self, grad: Array) -> Grads:
         ga = grad.copy()
         ga[self.key] = 0
@@ -96,6 +116,10 @@ class Clamp(Function):
         np.clip(a, None if lo is None else t(lo), None if hi is None else t(hi), out=a)
         return a
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = t where the old value was within the bounds"""
+        return None if t is None else self.backward(t)[0]
+
     def backward(self, grad: Array) -> Grads:
         return (np.where(self.s_keep, grad, grad.dtype.type(0)),)
 
@@ -108,6 +132,10 @@ class Gather(Function):
     def forward(self, x: Array, *, positions: Array) -> Array:
         self.positions, self.shape = positions, x.shape
         return np.asarray(np.take(x, positions))  # 0-d positions: take gives a scalar
+
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = t.flat[positions]"""
+        return None if t is None else np.asarray(np.take(t, self.positions))
 
     def backward(self, grad: Array) -> Grads:
         out = np.zeros(self.shape, dtype=grad.dtype)
@@ -126,6 +154,12 @@ class WriteBack(Function):
     def forward(self, x: Array, v: Array, *, positions: Array) -> Array:
         self.positions = positions
         return x  # the write went through the view: x's memory holds v already
+
+    def jvp(self, out: Array, tx: Array | None, tv: Array | None) -> Array | None:
+        """dy = tx with tv written at positions"""
+        t = np.zeros(out.shape, out.dtype) if tx is None else np.array(tx, copy=True, order="C")
+        np.put(t, self.positions, 0 if tv is None else tv)
+        return t
 
     def backward(self, grad: Array) -> Grads:
         gx = np.array(grad, copy=True, order="C")
@@ -181,6 +215,8 @@ def _through_view(t: Tensor, what: str, inner: type[Function], *args: Tensor, **
     # the base as it is now (its history before the write), as a tensor of its own
     prior = Tensor._wrap(base.data, base.grad_fn)
     prior._acc, prior._rg, prior._version = base._acc, base._rg, base.version_counter()
+    if _function._FORWARD_ON:
+        _prior_tangent(prior, base, t, positions)
     old = Gather.apply(prior, positions=positions)  # the view's elements, before
     new = inner.apply(old, *args, **kw)  # the op, on that copy
     t.data[...] = new.data  # the write itself, through the view
@@ -190,12 +226,37 @@ def _through_view(t: Tensor, what: str, inner: type[Function], *args: Tensor, **
         base.grad_fn, base._rg, base._acc = result.grad_fn, True, None
         t.grad_fn = Gather.apply(base, positions=positions).grad_fn
         t._rg, t._acc = True, None
+    if _function._FORWARD_ON:
+        _move_tangent(base, result)
+        _move_tangent(t, Gather.apply(base, positions=positions))
     return t
+
+
+def _prior_tangent(prior: Tensor, base: Tensor, view: Tensor, positions: Array) -> None:
+    """Forward mode: the base's tangent, with the view's own tangent (if any) at its place."""
+    from gradwise.autograd.forward_ad import set_tangent
+
+    tb: Array | None = getattr(base, "_tangent", None)
+    tv: Array | None = getattr(view, "_tangent", None)
+    if tv is not None:
+        tb = np.zeros(base.data.shape, base.data.dtype) if tb is None else tb.copy()
+        np.put(tb, positions, tv)
+    set_tangent(prior, tb)
+
+
+def _move_tangent(t: Tensor, result: Tensor) -> None:
+    """Forward mode: ``t`` takes the tangent of the op that replaced its value."""
+    from gradwise.autograd.forward_ad import set_tangent
+
+    set_tangent(t, getattr(result, "_tangent", None))
 
 
 def _recording(*tensors: Tensor) -> bool:
     state = grad_mode.STATE
-    return state.enabled and not state.inference and any(t._rg for t in tensors)
+    if state.enabled and not state.inference and any(t._rg for t in tensors):
+        return True
+    # forward mode (not stopped by no_grad): tangents must follow the write
+    return bool(_function._FORWARD_ON) and any(hasattr(t, "_tangent") for t in tensors)
 
 
 def check_inplace(t: Tensor, op: str) -> None:
@@ -224,6 +285,8 @@ def check_inplace(t: Tensor, op: str) -> None:
 
 def _finish(t: Tensor, result: Tensor) -> Tensor:
     t.version_counter().value += 1
+    if _function._FORWARD_ON:
+        _move_tangent(t, result)
     if result.grad_fn is not None:
         t.grad_fn = result.grad_fn
         t._rg = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gradwise.autograd._tangents import lin
 from gradwise.autograd.function import Function, Grads
 from gradwise.autograd.tensor import Tensor, binary_operands
 from gradwise.core import ops as cops
@@ -19,6 +20,12 @@ class MatMul(Function):
     def forward(self, a: Array, b: Array) -> Array:
         self.s_a, self.s_b = a, b
         return cops.matmul(a, b)
+
+    def jvp(self, out: Array, ta: Array | None, tb: Array | None) -> Array | None:
+        """dz = ta @ b + a @ tb"""
+        da = None if ta is None else cops.matmul(ta, self.s_b)
+        db = None if tb is None else cops.matmul(self.s_a, tb)
+        return lin((da, None), (db, None))
 
     def backward(self, grad: Array) -> Grads:
         return cops.matmul_backward(self.s_a, self.s_b, grad)

@@ -30,6 +30,10 @@ class Sum(Function):
             return np.asarray(_add_reduce(x, None, None, None, keepdims))
         return cops.sum(x, axis, keepdims)
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = t.sum(axis)"""
+        return None if t is None else cops.sum(t, self.axis, self.keepdims)
+
     def backward(self, grad: Array) -> Grads:
         if self.axis is None and grad.size == 1:  # whole-array sum: a filled array
             out = np.empty(self.shape, grad.dtype)
@@ -47,6 +51,10 @@ class Mean(Function):
         self.shape, self.axis, self.keepdims = x.shape, axis, keepdims
         return cops.mean(x, axis, keepdims)
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = t.mean(axis)"""
+        return None if t is None else cops.mean(t, self.axis, self.keepdims)
+
     def backward(self, grad: Array) -> Grads:
         return (cops.mean_backward(grad, self.shape, self.axis, self.keepdims),)
 
@@ -62,6 +70,14 @@ class Extreme(Function):
         self.s_y = cops.max(x, axis, keepdims) if want_max else cops.min(x, axis, keepdims)
         return self.s_y
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = the mean of t over the tied extremes (backward's weights, summed with t)"""
+        if t is None:
+            return None
+        x, y = self.s_x, self.s_y
+        w = cops.extreme_backward(x, y, np.ones(y.shape, x.dtype), self.axis, self.keepdims)
+        return cops.sum(w * t, self.axis, self.keepdims)
+
     def backward(self, grad: Array) -> Grads:
         return (cops.extreme_backward(self.s_x, self.s_y, grad, self.axis, self.keepdims),)
 
@@ -75,6 +91,14 @@ class Var(Function):
     def forward(self, x: Array, *, axis: Axis, keepdims: bool, ddof: float) -> Array:
         self.s_x, self.axis, self.keepdims, self.ddof = x, axis, keepdims, ddof
         return cops.var(x, axis, keepdims, ddof)
+
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = sum(2 (x - mean) t) / (n - ddof)"""
+        if t is None:
+            return None
+        ones = np.ones(out.shape, out.dtype)
+        w = cops.var_backward(self.s_x, ones, self.axis, self.keepdims, self.ddof)
+        return cops.sum(w * t, self.axis, self.keepdims)
 
     def backward(self, grad: Array) -> Grads:
         return (cops.var_backward(self.s_x, grad, self.axis, self.keepdims, self.ddof),)
@@ -90,6 +114,16 @@ class Std(Function):
         self.s_x, self.axis, self.keepdims, self.ddof = x, axis, keepdims, ddof
         self.s_y = np.sqrt(cops.var(x, axis, keepdims, ddof))
         return self.s_y
+
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = dvar / (2 y)"""
+        if t is None:
+            return None
+        ones = np.ones(out.shape, out.dtype)
+        w = cops.var_backward(self.s_x, ones, self.axis, self.keepdims, self.ddof)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dy: Array = cops.sum(w * t, self.axis, self.keepdims) / (self.s_y + self.s_y)
+        return dy
 
     def backward(self, grad: Array) -> Grads:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -108,6 +142,10 @@ class Softmax(Function):
         self.s_y = cops.softmax(x, axis)
         return self.s_y
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = y (t - sum(y t)): the Jacobian is symmetric, so backward's product"""
+        return None if t is None else self.backward(t)[0]
+
     def backward(self, grad: Array) -> Grads:
         return (cops.softmax_backward(self.s_y, grad, self.axis),)
 
@@ -122,6 +160,14 @@ class LogSoftmax(Function):
         self.axis = axis
         self.s_y = cops.log_softmax(x, axis)
         return self.s_y
+
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = t - sum(softmax(x) t)"""
+        if t is None:
+            return None
+        p = np.exp(self.s_y)
+        dy: Array = t - np.sum(p * t, axis=self.axis, keepdims=True)
+        return dy
 
     def backward(self, grad: Array) -> Grads:
         return (cops.log_softmax_backward(self.s_y, grad, self.axis),)
@@ -138,6 +184,15 @@ class LogSumExp(Function):
         y = cops.logsumexp(_merge(x, axes), -1, keepdims=False)
         self.s_y = y.reshape(_kept_shape(x.shape, axes, True))
         return self.s_y if keepdims else y
+
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = sum(exp(x - y) t) over the axes"""
+        if t is None:
+            return None
+        with np.errstate(invalid="ignore"):
+            w = np.exp(self.s_x - self.s_y)
+        dy: Array = np.sum(w * t, axis=self.axes, keepdims=True).reshape(out.shape)
+        return dy
 
     def backward(self, grad: Array) -> Grads:
         x, y = self.s_x, self.s_y

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from gradwise.autograd._args import shape_args as _shape_args
+from gradwise.autograd._tangents import or_zeros
 from gradwise.autograd.function import Function, Grads
 from gradwise.autograd.tensor import Tensor, as_tensor
 from gradwise.core import ops as cops
@@ -26,6 +27,10 @@ class Reshape(Function):
         self.shape = x.shape
         return x.reshape(shape)
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = t reshaped"""
+        return None if t is None else t.reshape(out.shape)
+
     def backward(self, grad: Array) -> Grads:
         return (grad.reshape(self.shape),)
 
@@ -40,6 +45,10 @@ class Permute(Function):
         self.axes = axes
         return x.transpose(axes)
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = t transposed"""
+        return None if t is None else t.transpose(self.axes)
+
     def backward(self, grad: Array) -> Grads:
         return (grad.transpose(np.argsort(self.axes)),)
 
@@ -53,6 +62,10 @@ class Expand(Function):
     def forward(self, x: Array, *, shape: Shape) -> Array:
         return np.broadcast_to(x, shape)
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = t broadcast"""
+        return None if t is None else np.broadcast_to(t, out.shape)
+
     def backward(self, grad: Array) -> Grads:
         return (grad,)
 
@@ -64,6 +77,10 @@ class Clone(Function):
 
     def forward(self, x: Array) -> Array:
         return np.array(x, copy=True)
+
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = a copy of t"""
+        return None if t is None else np.array(t, copy=True)
 
     def backward(self, grad: Array) -> Grads:
         return (grad,)
@@ -82,6 +99,10 @@ class GetItem(Function):
             return out
         # one element (x[0] of 1-D): a 0-d view, as PyTorch's, so in-place writes reach x
         return x[(*key, ...)] if isinstance(key, tuple) else x[key, ...]
+
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = t[key]"""
+        return None if t is None else np.asarray(t[self.key])
 
     def backward(self, grad: Array) -> Grads:
         out = np.zeros(self.shape, dtype=grad.dtype)
@@ -102,6 +123,15 @@ class Cat(Function):
         self.sizes = [x.shape[axis] for x in xs]
         return np.concatenate(xs, axis=axis)
 
+    def jvp(self, out: Array, *ts: Array | None) -> Array | None:
+        """dy = the tangents joined (zeros for inputs without one)"""
+        shape = list(out.shape)
+        parts = []
+        for t, n in zip(ts, self.sizes, strict=True):
+            shape[self.axis] = n
+            parts.append(or_zeros(t, tuple(shape), out.dtype))
+        return np.concatenate(parts, axis=self.axis)
+
     def backward(self, grad: Array) -> Grads:
         cuts = [int(c) for c in np.cumsum(self.sizes)[:-1]]
         parts: list[Array] = np.split(grad, cuts, axis=self.axis)
@@ -116,6 +146,11 @@ class Stack(Function):
     def forward(self, *xs: Array, axis: int) -> Array:
         self.axis, self.n = axis, len(xs)
         return np.stack(xs, axis=axis)
+
+    def jvp(self, out: Array, *ts: Array | None) -> Array | None:
+        """dy = the tangents stacked (zeros for inputs without one)"""
+        shape = out.shape[: self.axis] + out.shape[self.axis + 1 :]
+        return np.stack([or_zeros(t, shape, out.dtype) for t in ts], axis=self.axis)
 
     def backward(self, grad: Array) -> Grads:
         return tuple(np.take(grad, i, axis=self.axis) for i in range(self.n))
