@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from gradwise.autograd import (
-    Function,
     Tensor,
     flatten,
     gelu,
@@ -18,7 +17,7 @@ from gradwise.autograd import (
     softplus,
     tanh,
 )
-from gradwise.autograd.function import Grads
+from gradwise.autograd.function import Grads, Op
 from gradwise.core import ops as cops
 from gradwise.core.dtypes import Array
 from gradwise.nn.module import _Unary
@@ -209,7 +208,7 @@ def _float_tensor(x: object, op: str) -> Tensor:
     return x
 
 
-class MishFunction(Function):
+class MishFunction(Op):
     """y = x tanh(softplus(x));  dx = grad (t + x sigmoid(x) (1 - t^2)), t = tanh(softplus(x))"""
 
     __slots__ = ("s_t", "s_x")
@@ -229,7 +228,7 @@ class MishFunction(Function):
         return (grad * (t + x * cops.sigmoid(x) * (one - t * t)),)
 
 
-class HardtanhFunction(Function):
+class HardtanhFunction(Op):
     """y = clip(x, min_val, max_val);  dx = grad where min_val < x < max_val, else 0"""
 
     __slots__ = ("max_val", "min_val", "s_x")
@@ -249,7 +248,7 @@ class HardtanhFunction(Function):
         return (np.where(inside, grad, grad.dtype.type(0.0)),)
 
 
-class ELUFunction(Function):
+class ELUFunction(Op):
     """y = scale (x if x > 0 else alpha (exp(x) - 1));  dx = grad scale (1 or alpha exp(x))"""
 
     __slots__ = ("alpha", "s_x", "scale")
@@ -273,7 +272,7 @@ class ELUFunction(Function):
         return (grad * (s * slope),)
 
 
-class SwiGLUFunction(Function):
+class SwiGLUFunction(Op):
     """y = silu(a) * b for x = [a, b] split on the last axis
 
     da = grad b s (1 + a (1 - s)), s = sigmoid(a);  db = grad a s.

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from gradwise.autograd import Function, Tensor
-from gradwise.autograd.function import Grads
+from gradwise.autograd import Tensor
+from gradwise.autograd.function import Grads, Op
 from gradwise.core import conv as cconv
 from gradwise.core import ops as cops
 from gradwise.core.dtypes import Array
@@ -31,7 +31,7 @@ from gradwise.nn.parameter import Parameter
 Pair = tuple[int, int]
 
 
-class ConvFunction(Function):
+class ConvFunction(Op):
     """y = conv(x, W) + b over NCHW (or NCL) arrays, groups as one batched GEMM.
 
     dW = g @ cols^T, dx = col2im(W^T @ g), db = sum(g) over batch and space.

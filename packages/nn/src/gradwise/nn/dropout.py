@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradwise.autograd import Function, Tensor, dropout
-from gradwise.autograd.function import Grads
+from gradwise.autograd import Tensor, dropout
+from gradwise.autograd.function import Grads, Op
 from gradwise.core import ops as cops
 from gradwise.core.dtypes import Array
 from gradwise.core.random import default_generator
@@ -82,7 +82,7 @@ def dropout2d(
     return _ChannelDropout.apply(input, scale=scale)
 
 
-class _ChannelDropout(Function):
+class _ChannelDropout(Op):
     """y = x * scale (scale per channel, broadcast);  dx = grad * scale"""
 
     __slots__ = ("s_scale",)

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gradwise.autograd import Function, Tensor
-from gradwise.autograd.function import Grads
+from gradwise.autograd import Tensor
+from gradwise.autograd.function import Grads, Op
 from gradwise.core import conv as cconv
 from gradwise.core import ops as cops
 from gradwise.core.dtypes import Array, Shape
@@ -22,7 +22,7 @@ Pair = tuple[int, int]
 IntOrPair = int | Sequence[int]
 
 
-class MaxPool2dFunction(Function):
+class MaxPool2dFunction(Op):
     """y = max over each window;  dx = grad scattered to the argmax positions."""
 
     __slots__ = ("s_index", "x_shape")
@@ -47,7 +47,7 @@ class MaxPool2dFunction(Function):
         return (cconv.max_pool2d_backward(grad, self.s_index, self.x_shape),)
 
 
-class AvgPool2dFunction(Function):
+class AvgPool2dFunction(Op):
     """y = window sum / divisor;  dx = grad / divisor spread over each window."""
 
     __slots__ = ("count_include_pad", "kernel_size", "padding", "stride", "x_shape")
@@ -81,7 +81,7 @@ class AvgPool2dFunction(Function):
         )
 
 
-class AdaptiveAvgPool2dFunction(Function):
+class AdaptiveAvgPool2dFunction(Op):
     """y = mean over PyTorch's adaptive windows;  dx = grad / window size spread back."""
 
     __slots__ = ("x_shape",)
