@@ -37,7 +37,7 @@ def test_gradients_accumulate_over_two_backward_calls() -> None:
 def test_diamond_runs_each_node_once() -> None:
     calls = []
 
-    class Spy(ag.Function):
+    class Spy(ag.Op):
         __slots__ = ()
 
         def forward(self, x: Arr) -> Arr:

@@ -13,18 +13,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gradwise.autograd as ag
-from gradwise.autograd import Function, Tensor
-from gradwise.autograd.function import Grads
+from gradwise.autograd import Tensor
+from gradwise.autograd.function import Grads, Op
 from gradwise.autograd.ops.elementwise import Add, Mul, PowScalar
 from gradwise.autograd.ops.reduce import Sum
 from gradwise.autograd.ops.shape import Reshape
 
 Arr = np.ndarray[Any, Any]
-_GENERIC = Function.__dict__["apply"].__func__
+_GENERIC = Op.__dict__["apply"].__func__
 
 
-def _generic(cls: type[Function], *inputs: Tensor, **kwargs: Any) -> Tensor:
-    """Run ``cls`` through the generic ``Function.apply``, bypassing its specialised copy."""
+def _generic(cls: type[Op], *inputs: Tensor, **kwargs: Any) -> Tensor:
+    """Run ``cls`` through the generic ``Op.apply``, bypassing its specialised copy."""
     return _GENERIC(cls, *inputs, **kwargs)  # type: ignore[no-any-return]
 
 
@@ -40,11 +40,11 @@ def test_builtin_ops_get_a_specialised_apply() -> None:
         fn = cls.__dict__["apply"].__func__
         assert fn is not _GENERIC
         assert "def apply(cls, _x0" in fn.__source__
-    assert Mul.apply.__doc__ == Function.apply.__doc__
+    assert Mul.apply.__doc__ == Op.apply.__doc__
 
 
 def test_signatures_that_do_not_fit_keep_the_generic_apply() -> None:
-    class Varargs(Function):
+    class Varargs(Op):
         __slots__ = ()
 
         def forward(self, *xs: Arr) -> Arr:
@@ -53,7 +53,7 @@ def test_signatures_that_do_not_fit_keep_the_generic_apply() -> None:
         def backward(self, grad: Arr) -> Grads:
             return grad, grad
 
-    class Defaulted(Function):
+    class Defaulted(Op):
         __slots__ = ()
 
         def forward(self, x: Arr, y: Arr | None = None) -> Arr:
@@ -62,7 +62,7 @@ def test_signatures_that_do_not_fit_keep_the_generic_apply() -> None:
         def backward(self, grad: Arr) -> Grads:
             return (grad * 2,)
 
-    class Custom(Function):
+    class Custom(Op):
         __slots__ = ()
 
         @classmethod
@@ -88,7 +88,7 @@ def test_signatures_that_do_not_fit_keep_the_generic_apply() -> None:
 
 
 def test_specialised_apply_keeps_keyword_defaults_and_names() -> None:
-    class Scale(Function):
+    class Scale(Op):
         __slots__ = ("k",)
 
         def forward(self, x: Arr, *, k: float = 3.0, shift: float) -> Arr:
@@ -137,7 +137,7 @@ def test_specialised_and_generic_apply_build_the_same_graph(mode: str) -> None:
     rng = np.random.default_rng(0)
     a = ag.tensor(rng.standard_normal((2, 3)).astype(np.float32), requires_grad=mode != "constant")
     b = ag.tensor(rng.standard_normal(3).astype(np.float32), requires_grad=mode != "constant")
-    cases: list[tuple[type[Function], tuple[Tensor, ...], dict[str, Any]]] = [
+    cases: list[tuple[type[Op], tuple[Tensor, ...], dict[str, Any]]] = [
         (Add, (a, b), {}),
         (Mul, (a, b), {}),
         (Sum, (a,), {"axis": 1, "keepdims": True}),
@@ -212,7 +212,7 @@ def test_one_array_for_two_leaves_is_copied_for_the_second() -> None:
 
 
 def test_an_array_an_op_keeps_is_not_adopted() -> None:
-    class Keeps(Function):
+    class Keeps(Op):
         __slots__ = ("s_g",)
 
         def forward(self, x: Arr) -> Arr:
@@ -233,7 +233,7 @@ def test_an_array_an_op_keeps_is_not_adopted() -> None:
 
 
 def test_a_fresh_gradient_is_adopted_without_a_copy() -> None:
-    class Fresh(Function):
+    class Fresh(Op):
         __slots__ = ("made",)
 
         def forward(self, x: Arr) -> Arr:
@@ -318,7 +318,7 @@ def test_chain_node_reached_twice_from_one_node_gets_both_gradients() -> None:
 def test_two_non_leaf_children_go_through_the_heap_in_order() -> None:
     calls: list[str] = []
 
-    class Tap(Function):
+    class Tap(Op):
         __slots__ = ("tag",)
 
         def forward(self, x: Arr, *, tag: str) -> Arr:

@@ -19,7 +19,7 @@ from gradwise.autograd.creation import (
     zeros,
     zeros_like,
 )
-from gradwise.autograd.function import AccumulateGrad, Function, Node
+from gradwise.autograd.function import AccumulateGrad, Node, Op
 from gradwise.autograd.grad_mode import (
     enable_grad,
     inference_mode,
@@ -119,9 +119,10 @@ from gradwise.autograd.ops.shape import (
 from gradwise.autograd.tensor import Tensor
 from gradwise.autograd import higher_order as _higher_order  # noqa: F401  (attaches rules)
 from gradwise.autograd.functional import grad, hessian, hvp, vjp
+from gradwise.autograd.custom_function import BackwardFunction, Function, FunctionCtx
 from gradwise.autograd import forward_ad
 from gradwise.autograd.forward_ad import jacobian, jvp
-from gradwise.autograd.testing import GradcheckError, gradcheck
+from gradwise.autograd.testing import GradcheckError, gradcheck, gradgradcheck
 from gradwise.core import bool_, float32, float64, int64, manual_seed
 
 clamp = clip
@@ -130,13 +131,16 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AccumulateGrad",
+    "BackwardFunction",
     "ExplainReport",
     "Function",
+    "FunctionCtx",
     "GradcheckError",
     "GraphLeakWarning",
     "GraphReport",
     "LeakSentinel",
     "Node",
+    "Op",
     "Tensor",
     "__version__",
     "abs",
@@ -175,7 +179,11 @@ __all__ = [
     "gather",
     "gelu",
     "getitem",
+    "grad",
     "gradcheck",
+    "gradgradcheck",
+    "hessian",
+    "hvp",
     "inference_mode",
     "int64",
     "is_grad_enabled",
@@ -243,6 +251,7 @@ __all__ = [
     "unsqueeze",
     "var",
     "view",
+    "vjp",
     "where",
     "zeros",
     "zeros_like",

@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from gradwise.autograd import Function, Tensor
-from gradwise.autograd.function import Grads
+from gradwise.autograd import Tensor
+from gradwise.autograd.function import Grads, Op
 from gradwise.core import ops as cops
 from gradwise.core.dtypes import Array, Shape
 from gradwise.nn.linear import _float_dtype
@@ -28,7 +28,7 @@ from gradwise.nn.parameter import Parameter
 # ---- LayerNorm ---------------------------------------------------------------------------
 
 
-class LayerNormFunction(Function):
+class LayerNormFunction(Op):
     """y = (x - mean) / sqrt(var + eps) * w + b over the last axes (w, b optional)
 
     Gradients as in this module's docstring, with means over each row's normalised axes.
@@ -226,7 +226,7 @@ class LayerNorm(_Unary):
 # ---- BatchNorm ---------------------------------------------------------------------------
 
 
-class BatchNormFunction(Function):
+class BatchNormFunction(Op):
     """y = (x - mean) / sqrt(var + eps) * w + b per channel (axis 1; w, b optional)
 
     With ``batch_stats`` the mean and variance are this batch's (gradients flow through
@@ -535,7 +535,7 @@ class BatchNorm2d(BatchNorm1d):
 # ---- GroupNorm ---------------------------------------------------------------------------
 
 
-class GroupNormFunction(Function):
+class GroupNormFunction(Op):
     """y = (x - mean_g) / sqrt(var_g + eps) * w[c] + b[c], statistics per (sample, group)
 
     dx = rstd * (gx - mean(gx) - xhat * mean(gx * xhat)) per group with gx = grad * w[c];
@@ -715,7 +715,7 @@ class GroupNorm(_Unary):
 # ---- RMSNorm -----------------------------------------------------------------------------
 
 
-class RMSNormFunction(Function):
+class RMSNormFunction(Op):
     """y = x / sqrt(mean(x^2) + eps) * w over the last axes
 
     dx = r * (gx - xhat * mean(gx * xhat)), r = 1 / rms, gx = grad * w;  dw = sum(grad * xhat).
