@@ -122,3 +122,32 @@ def test_example_mnist_rejects_bad_idx(tmp_path: Path) -> None:
         mnist.read_idx(bad)
     with pytest.raises(FileNotFoundError, match="neither"):
         mnist.find(tmp_path, "train-images-idx3-ubyte")
+
+
+def test_example_graph_digits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    example = _example("graph_digits.py")
+    result = example.main(["--batch-size", "16", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    report = result.report
+    # Linear, ReLU, Linear, ReLU, Linear, CrossEntropy + 6 parameters
+    assert report.node_count == 12 and report.depth == 7
+    assert report.op_names["AccumulateGrad"] == 6
+    assert report.saved_bytes > 0
+    assert "saved for backward" in out and "0.weight" in out
+    summary = report.gradient_flow_summary()
+    assert summary.missing == [] and summary.nonfinite == []
+    dot = result.dot_path.read_text()
+    assert dot.startswith('digraph "digits_mlp" {') and dot.count(" -> ") == 12
+    if shutil.which("dot") is None:
+        assert result.png_path is None and "apt-get install graphviz" in out
+    else:
+        assert result.png_path is not None
+        assert result.png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    monkeypatch.setattr(shutil, "which", lambda name: None)  # as without Graphviz
+    again = example.main(["--batch-size", "16", "--out", str(tmp_path / "no_dot")])
+    assert again.png_path is None
+    assert "brew install graphviz" in capsys.readouterr().out
