@@ -299,7 +299,8 @@ class GraphReport:
         rest = ranked[top:]
         if rest:
             total = sum(r.saved_bytes for r in rest)
-            lines.append(f"{'':>6}  {f'({len(rest)} more nodes)':<41}  {format_bytes(total):>10}")
+            more = f"({len(rest)} more node{'s' if len(rest) > 1 else ''})"
+            lines.append(f"{'':>6}  {more:<48} {format_bytes(total):>10}")
         return "\n".join(lines)
 
     def __str__(self) -> str:
