@@ -25,7 +25,8 @@ SHAPES: list[Shape] = [(), (1,), (3, 4), (0, 3), (2, 1, 3)]
 
 
 def _erf(a: Arr) -> Arr:
-    return np.vectorize(math.erf, otypes=[np.float64])(a)
+    out: Arr = np.vectorize(math.erf, otypes=[np.float64])(a)
+    return out
 
 
 # name, gradwise function, NumPy reference, input transform (keeps x in the domain)
@@ -71,7 +72,7 @@ def test_unary_forward_matches_numpy(
     dtype: type,
     rng: np.random.Generator,
 ) -> None:
-    a = dom(rng.standard_normal((5, 7))).astype(dtype)
+    a: Arr = dom(rng.standard_normal((5, 7))).astype(dtype)
     x = ag.tensor(a, requires_grad=True)
     y = fn(x)
     assert y.dtype == dtype
@@ -107,7 +108,7 @@ def test_piecewise_values_and_zero_gradient(
     dtype: type,
     rng: np.random.Generator,
 ) -> None:
-    a = (rng.standard_normal((4, 5)) * 3).astype(dtype)
+    a: Arr = (rng.standard_normal((4, 5)) * 3).astype(dtype)
     a[0, :4] = [0.5, 1.5, -2.5, 0.0]
     x = ag.tensor(a, requires_grad=True)
     y = fn(x)
@@ -176,9 +177,7 @@ def test_methods_match_functions(rng: np.random.Generator) -> None:
     x = ag.tensor(rng.standard_normal((2, 3)))
     for name in ("sin", "cos", "tan", "log1p", "expm1", "erf", "square", "reciprocal"):
         with np.errstate(invalid="ignore"):
-            np.testing.assert_array_equal(
-                getattr(x, name)().numpy(), getattr(ag, name)(x).numpy()
-            )
+            np.testing.assert_array_equal(getattr(x, name)().numpy(), getattr(ag, name)(x).numpy())
     for name in ("sign", "floor", "ceil", "round"):
         np.testing.assert_array_equal(getattr(x, name)().numpy(), getattr(ag, name)(x).numpy())
 
@@ -256,13 +255,15 @@ def test_to_same_dtype_and_integer_targets() -> None:
         x.to("nonsense")
 
 
-# ---- property tests ------------------------------------------------------------------------
+# ---- property tests ----------------------------------------------------------------------
 
 _FINITE = st.floats(-3, 3, allow_nan=False, width=64)
 
 
 @settings(deadline=None, max_examples=25)
-@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=0, max_dims=3, max_side=3), elements=_FINITE))
+@given(
+    hnp.arrays(np.float64, hnp.array_shapes(min_dims=0, max_dims=3, max_side=3), elements=_FINITE)
+)
 def test_property_sin_cos_identity_and_grads(a: Arr) -> None:
     x = ag.tensor(a, requires_grad=True)
     s, c = ag.sin(x), ag.cos(x)
@@ -277,7 +278,9 @@ def test_property_sin_cos_identity_and_grads(a: Arr) -> None:
 )
 def test_property_atan2_broadcast(shapes: Any, seed: int) -> None:
     rng = np.random.default_rng(seed)
-    a, b = (ag.tensor(rng.standard_normal(s) + 0.1, requires_grad=True) for s in shapes.input_shapes)
+    a, b = (
+        ag.tensor(rng.standard_normal(s) + 0.1, requires_grad=True) for s in shapes.input_shapes
+    )
     out = ag.atan2(a, b)
     assert out.shape == shapes.result_shape
     assert gradcheck(ag.atan2, [a, b])

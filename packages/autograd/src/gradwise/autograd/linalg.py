@@ -53,7 +53,8 @@ def _singular(op: str, shape: tuple[int, ...], what: str = "singular") -> LinAlg
 
 def _adjugate_t(a: Array) -> Array:
     """adj(a)^T = d det(a) / da, from the SVD so that singular matrices are exact too:
-    det(U) det(V) U diag(prod_{j != i} s_j) V^T."""
+    det(U) det(V) U diag(prod_{j != i} s_j) V^T.
+    """
     n = a.shape[-1]
     if n == 0:
         return np.zeros(a.shape, dtype=a.dtype)
@@ -65,7 +66,8 @@ def _adjugate_t(a: Array) -> Array:
     )
     sign = np.linalg.det(u) * np.linalg.det(vt)
     out: Array = (u * (before * after)[..., None, :]) @ vt
-    return out * sign[..., None, None]
+    adj: Array = out * sign[..., None, None]
+    return adj
 
 
 class Det(Function):
@@ -120,7 +122,8 @@ def det(A: Tensor) -> Tensor:
 
 def slogdet(A: Tensor) -> SlogdetResult:
     """``(sign, logabsdet)`` with det(A) = sign * exp(logabsdet), stable for large
-    determinants; the gradient flows through ``logabsdet`` (sign has none)."""
+    determinants; the gradient flows through ``logabsdet`` (sign has none).
+    """
     t = _square(A, "slogdet")
     sign, logabs = np.linalg.slogdet(t.data)
     dt = t.data.dtype
@@ -128,7 +131,7 @@ def slogdet(A: Tensor) -> SlogdetResult:
     return SlogdetResult(s, LogAbsDet.apply(t, value=np.asarray(logabs, dtype=dt)))
 
 
-# ---- inverse, solve, cholesky ----------------------------------------------------------------
+# ---- inverse, solve, cholesky ------------------------------------------------------------
 
 
 class Inv(Function):
@@ -182,7 +185,8 @@ class Solve(Function):
 
 class Cholesky(Function):
     """L = cholesky(A), A = L L^T;  dA = sym(L^-T Phi(L^T grad) L^-1), Phi = the lower
-    triangle with the diagonal halved (PyTorch's formula, symmetrised)"""
+    triangle with the diagonal halved (PyTorch's formula, symmetrised)
+    """
 
     __slots__ = ("s_l", "upper")
     saves = (-1,)
@@ -216,7 +220,8 @@ def inv(A: Tensor) -> Tensor:
 
 def solve(A: Tensor, B: Tensor) -> Tensor:
     """X with A X = B, as ``torch.linalg.solve``: B of shape ``(*, n)`` (a batch of vectors:
-    B 1-D, or of A's batch shape plus n) or ``(*, n, k)``; batches broadcast."""
+    B 1-D, or of A's batch shape plus n) or ``(*, n, k)``; batches broadcast.
+    """
     a = _square(A, "solve")
     b = as_tensor(B, "solve")
     dt = result_dtype(a.data.dtype, b.data.dtype)
@@ -243,16 +248,18 @@ def solve(A: Tensor, B: Tensor) -> Tensor:
 
 def cholesky(A: Tensor, upper: bool = False) -> Tensor:
     """L lower-triangular with A = L L^T (``upper=True``: U = L^T, A = U^T U), reading A's
-    lower triangle; not positive-definite: :class:`LinAlgError`."""
+    lower triangle; not positive-definite: :class:`LinAlgError`.
+    """
     return Cholesky.apply(_square(A, "cholesky"), upper=bool(upper))
 
 
-# ---- norms -----------------------------------------------------------------------------------
+# ---- norms -------------------------------------------------------------------------------
 
 
 class VectorNorm(Function):
     """y = (sum |x|^p)^(1/p) over axes (p = inf: max |x|; p = 0: count of non-zeros);
-    dx = grad sign(x) |x|^(p-1) / y^(p-1), and 0 where y == 0 (PyTorch's subgradient)"""
+    dx = grad sign(x) |x|^(p-1) / y^(p-1), and 0 where y == 0 (PyTorch's subgradient)
+    """
 
     __slots__ = ("axes", "keepdims", "p", "s_x", "s_y")
     saves = (0, -1)
@@ -306,7 +313,8 @@ def _amax(x: Array, axes: tuple[int, ...]) -> Array:
             f"norm: the inf norms of an empty axis are undefined (shape {fmt(x.shape)}, "
             f"axes {axes})"
         )
-    return np.max(x, axis=axes, keepdims=True)
+    top: Array = np.max(x, axis=axes, keepdims=True)
+    return top
 
 
 def _ord(ord: Any) -> float:
@@ -334,9 +342,7 @@ def norm(
     nd = t.data.ndim
     if axis is None:
         if ord is None:
-            return VectorNorm.apply(
-                t, p=2.0, axes=tuple(range(nd)), keepdims=bool(keepdims)
-            )
+            return VectorNorm.apply(t, p=2.0, axes=tuple(range(nd)), keepdims=bool(keepdims))
         if nd == 1:
             axes: tuple[int, ...] = (0,)
         elif nd == 2:

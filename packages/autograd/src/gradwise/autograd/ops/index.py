@@ -73,7 +73,8 @@ def _check_range(index: Array, size: int, op: str, negative: bool) -> Array:
 
 def _positions(index: Array, axis: int, shape: Shape) -> Array:
     """Flat positions in an array of ``shape`` of the elements that ``index`` (its entries
-    along ``axis``, its own position elsewhere) points to."""
+    along ``axis``, its own position elsewhere) points to.
+    """
     grids = list(np.ogrid[tuple(slice(0, n) for n in index.shape)])
     grids[axis] = index
     full = np.broadcast_arrays(*grids)
@@ -147,7 +148,7 @@ def cumprod(x: Tensor, axis: int) -> Tensor:
     return Cumprod.apply(t, axis=a)
 
 
-# ---- gathers and scatters ------------------------------------------------------------------
+# ---- gathers and scatters ----------------------------------------------------------------
 
 
 class Gather(Function):
@@ -166,9 +167,7 @@ class Gather(Function):
         out = np.take_along_axis(x, index, axis)
         # x broadcast against index (outside axis): the gradient has that shape and the
         # engine sums it back to x's
-        self.target = tuple(
-            x.shape[d] if d == axis else out.shape[d] for d in range(out.ndim)
-        )
+        self.target = tuple(x.shape[d] if d == axis else out.shape[d] for d in range(out.ndim))
         return out
 
     def backward(self, grad: Array) -> Grads:
@@ -233,7 +232,8 @@ def gather(x: Tensor, axis: int, index: Any) -> Tensor:
 
 def take_along_axis(x: Tensor, indices: Any, axis: int | None) -> Tensor:
     """NumPy's take_along_axis: x and indices broadcast outside ``axis``; negative indices
-    count from the end; ``axis=None`` works on the flattened tensor (1-D indices)."""
+    count from the end; ``axis=None`` works on the flattened tensor (1-D indices).
+    """
     t = as_tensor(x, "take_along_axis")
     if axis is None:
         idx = _index_array(indices, "take_along_axis")
@@ -296,7 +296,7 @@ def scatter_add(x: Tensor, axis: int, index: Any, src: Tensor) -> Tensor:
     return ScatterAdd.apply(t, s, index=idx, axis=a)
 
 
-# ---- slicing views ---------------------------------------------------------------------------
+# ---- slicing views -----------------------------------------------------------------------
 
 
 class Slice(Function):
@@ -342,9 +342,12 @@ def narrow(x: Tensor, axis: int, start: int, length: int) -> Tensor:
     return _slice(t, a, start, start + length)
 
 
-def split(x: Tensor, split_size_or_sections: int | Sequence[int], axis: int = 0) -> tuple[Tensor, ...]:
+def split(
+    x: Tensor, split_size_or_sections: int | Sequence[int], axis: int = 0
+) -> tuple[Tensor, ...]:
     """Views of consecutive pieces along ``axis``: of ``split_size`` each (the last may be
-    smaller), or of the given section lengths (which must add up to the axis's length)."""
+    smaller), or of the given section lengths (which must add up to the axis's length).
+    """
     t = as_tensor(x, "split")
     if t.data.ndim == 0:
         raise ValueError("split: cannot split a 0-d tensor")
@@ -378,7 +381,8 @@ def split(x: Tensor, split_size_or_sections: int | Sequence[int], axis: int = 0)
 
 def chunk(x: Tensor, chunks: int, axis: int = 0) -> tuple[Tensor, ...]:
     """At most ``chunks`` views of ceil(n / chunks) elements along ``axis`` (as PyTorch,
-    possibly fewer pieces; the last may be smaller)."""
+    possibly fewer pieces; the last may be smaller).
+    """
     t = as_tensor(x, "chunk")
     chunks = _int(chunks, "chunk", "chunks")
     if chunks <= 0:
@@ -431,7 +435,8 @@ def flip(x: Tensor, axis: Axis) -> Tensor:
 
 def roll(x: Tensor, shifts: int | Sequence[int], axis: int | Sequence[int] | None = None) -> Tensor:
     """Shift elements cyclically by ``shifts`` along ``axis``; ``axis=None`` rolls the
-    flattened tensor and restores the shape (as PyTorch)."""
+    flattened tensor and restores the shape (as PyTorch).
+    """
     t = as_tensor(x, "roll")
     nd = t.data.ndim
     if axis is None:
@@ -461,7 +466,8 @@ def roll(x: Tensor, shifts: int | Sequence[int], axis: int | Sequence[int] | Non
 
 class Pad(Function):
     """y = x padded (constant, reflect, replicate or circular);  dx = the adjoint: the
-    centre of grad, plus (reflect/replicate/circular) the padding folded back onto x"""
+    centre of grad, plus (reflect/replicate/circular) the padding folded back onto x
+    """
 
     __slots__ = ("crop", "mode", "pads", "shape")
 
@@ -470,17 +476,25 @@ class Pad(Function):
     ) -> Array:
         self.pads, self.mode, self.shape = pads, mode, x.shape
         # negative constant padding crops first (as PyTorch)
-        self.crop = tuple(slice(max(-lo, 0), n - max(-hi, 0)) for (lo, hi), n in zip(pads, x.shape, strict=True))
+        self.crop = tuple(
+            slice(max(-lo, 0), n - max(-hi, 0)) for (lo, hi), n in zip(pads, x.shape, strict=True)
+        )
         grow = tuple((max(lo, 0), max(hi, 0)) for lo, hi in pads)
         if mode == "constant":
-            return np.pad(x[self.crop], grow, mode="constant", constant_values=x.dtype.type(value))
-        np_mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
-        return np.pad(x, grow, mode=np_mode)
+            padded: Array = np.pad(
+                x[self.crop], grow, mode="constant", constant_values=x.dtype.type(value)
+            )
+            return padded
+        np_mode: Any = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
+        out: Array = np.pad(x, grow, mode=np_mode)
+        return out
 
     def backward(self, grad: Array) -> Grads:
         g = grad
         if self.mode == "constant":
-            key = tuple(slice(max(lo, 0), g.shape[d] - max(hi, 0)) for d, (lo, hi) in enumerate(self.pads))
+            key = tuple(
+                slice(max(lo, 0), g.shape[d] - max(hi, 0)) for d, (lo, hi) in enumerate(self.pads)
+            )
             out = np.zeros(self.shape, dtype=grad.dtype)
             out[self.crop] = g[key]
             return (out,)
@@ -505,7 +519,9 @@ class Pad(Function):
         return (g,)
 
 
-def pad(x: Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> Tensor:
+def pad(
+    x: Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None
+) -> Tensor:
     """Pad the last ``len(pad) // 2`` axes: ``pad = (left_last, right_last, left_2nd_last,
     right_2nd_last, ...)``, as ``torch.nn.functional.pad``.
 
@@ -580,7 +596,8 @@ class Repeat(Function):
 
 def repeat(x: Tensor, *sizes: Any) -> Tensor:
     """PyTorch's ``Tensor.repeat``: tile ``sizes[i]`` copies along each axis; extra leading
-    sizes add axes (``len(sizes)`` must be at least ``x.ndim``)."""
+    sizes add axes (``len(sizes)`` must be at least ``x.ndim``).
+    """
     t = as_tensor(x, "repeat")
     s = _shape_args("repeat", sizes)
     if len(s) < t.data.ndim:
@@ -601,7 +618,7 @@ def tile(x: Tensor, *dims: Any) -> Tensor:
     return repeat(t, d)
 
 
-# ---- triangles, diagonals, trace -------------------------------------------------------------
+# ---- triangles, diagonals, trace ---------------------------------------------------------
 
 
 class Tri(Function):
@@ -632,7 +649,8 @@ def _tri(x: Tensor, k: int, diagonal: int | None, lower: bool) -> Tensor:
 
 def tril(x: Tensor, k: int = 0, *, diagonal: int | None = None) -> Tensor:
     """The lower triangle of the last two axes: entries with col - row <= k (PyTorch's
-    ``diagonal`` is accepted as a keyword too); the rest are 0."""
+    ``diagonal`` is accepted as a keyword too); the rest are 0.
+    """
     return _tri(x, k, diagonal, lower=True)
 
 
@@ -650,7 +668,8 @@ def _diag_index(shape: Shape, offset: int, a1: int, a2: int) -> tuple[int, int, 
 
 class Diagonal(Function):
     """y = diagonal(x, offset, a1, a2) (a view, the diagonal last);  dx = zeros with grad
-    on that diagonal"""
+    on that diagonal
+    """
 
     __slots__ = ("a1", "a2", "offset", "shape")
     view = True
@@ -669,7 +688,8 @@ def _diagonal_view(x: Array, offset: int, a1: int, a2: int) -> Array:
     """A writeable view of a diagonal (np.diagonal's is read-only)."""
     n, r0, c0 = _diag_index(x.shape, offset, a1, a2)
     m = np.moveaxis(x, (a1, a2), (-2, -1))[..., r0 : r0 + n, c0 : c0 + n]
-    return np.einsum("...ii->...i", m)
+    view: Array = np.einsum("...ii->...i", m)
+    return view
 
 
 class Trace(Function):
@@ -689,7 +709,8 @@ class Trace(Function):
 
 def diagonal(x: Tensor, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
     """The view of the diagonal ``offset`` of axes ``axis1``, ``axis2``, appended as the last
-    axis (``torch.diagonal``; offset > 0 above the main diagonal)."""
+    axis (``torch.diagonal``; offset > 0 above the main diagonal).
+    """
     t = as_tensor(x, "diagonal")
     nd = t.data.ndim
     if nd < 2:
@@ -708,13 +729,14 @@ def trace(x: Tensor) -> Tensor:
     return Trace.apply(t)
 
 
-# ---- einsum ----------------------------------------------------------------------------------
+# ---- einsum ------------------------------------------------------------------------------
 
 
 class Einsum(Function):
     """y = einsum(terms -> out, *xs);  dx_i = einsum(out, other terms -> term_i)(grad,
     *others), expanded along letters only x_i has, placed on the diagonal of repeated
-    letters and summed over axes broadcast from length 1"""
+    letters and summed over axes broadcast from length 1
+    """
 
     __slots__ = ("out", "s_xs", "sizes", "terms")
 
@@ -722,9 +744,7 @@ class Einsum(Function):
         self.terms, self.out, self.sizes = terms, out, sizes
         full = tuple(_stretch(x, t, sizes) for x, t in zip(xs, terms, strict=True))
         self.s_xs = full
-        return np.asarray(
-            np.einsum(",".join(terms) + "->" + out, *full, optimize=len(full) > 1)
-        )
+        return np.asarray(np.einsum(",".join(terms) + "->" + out, *full, optimize=len(full) > 1))
 
     def backward(self, grad: Array) -> Grads:
         terms, sizes, xs = self.terms, self.sizes, self.s_xs
@@ -756,7 +776,9 @@ def _stretch(x: Array, term: str, sizes: dict[str, int]) -> Array:
     return x if x.shape == target else np.broadcast_to(x, target)
 
 
-def _parse_einsum(subscripts: str, shapes: list[Shape]) -> tuple[tuple[str, ...], str, dict[str, int]]:
+def _parse_einsum(
+    subscripts: str, shapes: list[Shape]
+) -> tuple[tuple[str, ...], str, dict[str, int]]:
     """Explicit letters for every axis ('...' spelled out), the output, and letter sizes."""
     s = subscripts.replace(" ", "")
     lhs, arrow, out = s.partition("->")
@@ -781,15 +803,11 @@ def _parse_einsum(subscripts: str, shapes: list[Shape]) -> tuple[tuple[str, ...]
         letters = len(t.replace("...", ""))
         r = len(shape) - letters
         if ("..." in t and r < 0) or ("..." not in t and r != 0):
-            raise ValueError(
-                f"einsum: term {t!r} does not fit an operand of shape {fmt(shape)}"
-            )
+            raise ValueError(f"einsum: term {t!r} does not fit an operand of shape {fmt(shape)}")
         ranks.append(r)
     rank = max(ranks, default=0)
     ell = "".join(spare[:rank])
-    full = tuple(
-        t.replace("...", ell[rank - r :]) for t, r in zip(terms, ranks, strict=True)
-    )
+    full = tuple(t.replace("...", ell[rank - r :]) for t, r in zip(terms, ranks, strict=True))
     if arrow:
         if "..." in out:
             out = out.replace("...", ell)
@@ -826,17 +844,19 @@ def _parse_einsum(subscripts: str, shapes: list[Shape]) -> tuple[tuple[str, ...]
     return full, out, sizes
 
 
-def einsum(subscripts: str, *operands: Tensor) -> Tensor:
+def einsum(subscripts: str, *operands: Tensor | Sequence[Tensor]) -> Tensor:
     """Einstein summation as ``torch.einsum``/``np.einsum``: repeated letters take diagonals,
     letters missing from the output are summed, ``...`` broadcasts, and lengths of 1
-    broadcast; implicit mode (no ``->``) sorts the letters that appear once."""
+    broadcast; implicit mode (no ``->``) sorts the letters that appear once.
+    """
     if not isinstance(subscripts, str):
         raise TypeError(f"einsum: subscripts must be a str, got {type(subscripts).__name__}")
+    items: Sequence[Any] = operands
     if len(operands) == 1 and isinstance(operands[0], list | tuple):
-        operands = tuple(operands[0])
-    if not operands:
+        items = operands[0]
+    if not items:
         raise ValueError("einsum: at least one operand is needed")
-    ts = [as_tensor(o, "einsum") for o in operands]
+    ts = [as_tensor(o, "einsum") for o in items]
     dt = result_dtype(*[t.data.dtype for t in ts])
     ts = [_cast(t, dt, "einsum") for t in ts]
     terms, out, sizes = _parse_einsum(subscripts, [t.data.shape for t in ts])

@@ -29,7 +29,7 @@ def _float_input(x: Any, op: str) -> Tensor:
     return t
 
 
-# ---- trigonometry -----------------------------------------------------------------------
+# ---- trigonometry ------------------------------------------------------------------------
 
 
 class Sin(Function):
@@ -98,7 +98,7 @@ class Atan2(Function):
         return scale * b, -(scale * a)
 
 
-# ---- logs and exponentials ----------------------------------------------------------------
+# ---- logs and exponentials ---------------------------------------------------------------
 
 
 class Log1p(Function):
@@ -185,7 +185,7 @@ class Reciprocal(Function):
             return (-(grad * (y * y)),)
 
 
-# ---- piecewise constant (zero gradient) ----------------------------------------------------
+# ---- piecewise constant (zero gradient) --------------------------------------------------
 
 
 class Piecewise(Function):
@@ -211,7 +211,7 @@ class Piecewise(Function):
         return (np.zeros_like(grad),)
 
 
-# ---- public functions ---------------------------------------------------------------------
+# ---- public functions --------------------------------------------------------------------
 
 
 def sin(x: Tensor) -> Tensor:
@@ -230,7 +230,7 @@ def tan(x: Tensor) -> Tensor:
 
 
 def atan2(input: Tensor | float, other: Tensor | float) -> Tensor:
-    """atan2(input, other): the angle of the point (other, input), in (-pi, pi].
+    """The angle of the point (other, input), in (-pi, pi]; the two-argument arctangent.
 
     Broadcasts as NumPy; integer operands give float32.
     """
