@@ -51,6 +51,10 @@ def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
 def full(shape: Any, fill_value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor filled with ``fill_value`` (dtype from the value: float32, int64 or bool)."""
     dt: np.dtype[Any]
+    if not isinstance(fill_value, int | float | np.number | np.bool_):
+        raise TypeError(
+            f"full: fill_value must be a number or a bool, got {type(fill_value).__name__}"
+        )
     if dtype is None:
         if isinstance(fill_value, bool):
             dt = np.dtype(np.bool_)
@@ -115,4 +119,5 @@ def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tens
 def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """The n x m identity (m = n by default)."""
     dt = DEFAULT_FLOAT if dtype is None else as_dtype(dtype)
-    return _make(np.eye(n, m, dtype=dt), requires_grad)
+    rows, cols = _shape("eye", (n, n if m is None else m))
+    return _make(np.eye(rows, cols, dtype=dt), requires_grad)

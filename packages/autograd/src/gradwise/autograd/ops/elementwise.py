@@ -357,6 +357,13 @@ def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tenso
     """Limit x to [min, max] (either may be None); the gradient passes at the bounds."""
     if min is None and max is None:
         raise ValueError("clip: at least one of min and max must be given")
+    for name, bound in (("min", min), ("max", max)):
+        real = isinstance(bound, int | float | np.integer | np.floating) or (
+            isinstance(bound, np.ndarray) and bound.ndim == 0 and bound.dtype.kind in "iuf"
+        )
+        if bound is not None and (isinstance(bound, bool) or not real):
+            kind = type(bound).__name__
+            raise TypeError(f"clip: {name} must be a real number or None, got {kind}")
     return Clip.apply(as_tensor(x, "clip"), lo=min, hi=max)
 
 

@@ -197,7 +197,8 @@ class LogSumExp(Function):
     def backward(self, grad: Array) -> Grads:
         x, y = self.s_x, self.s_y
         g = grad.reshape(y.shape)
-        with np.errstate(invalid="ignore"):
+        # x - y may overflow to -inf (x = -1e38, y = 3e38): exp gives the exact 0
+        with np.errstate(over="ignore", invalid="ignore"):
             return (g * np.exp(x - y),)
 
 
