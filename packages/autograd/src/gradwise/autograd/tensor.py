@@ -753,6 +753,10 @@ class Cast(Function):
         """Cast to ``dtype``."""
         return x.astype(dtype)
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """The tangent, cast to the output's dtype."""
+        return None if t is None else t.astype(out.dtype)
+
     def backward(self, grad: Array) -> Grads:
         """Pass the gradient through."""
         return (grad,)
