@@ -120,6 +120,9 @@ from gradwise.autograd.tensor import Tensor
 from gradwise.autograd import higher_order as _higher_order  # noqa: F401  (attaches rules)
 from gradwise.autograd.functional import grad, hessian, hvp, vjp
 from gradwise.autograd.custom_function import BackwardFunction, Function, FunctionCtx
+from gradwise.autograd.checkpoint import checkpoint
+from gradwise.autograd.anomaly import detect_anomaly, is_anomaly_enabled
+from gradwise.autograd.hooks import RemovableHandle
 from gradwise.autograd import forward_ad
 from gradwise.autograd.forward_ad import jacobian, jvp
 from gradwise.autograd.testing import GradcheckError, gradcheck, gradgradcheck
@@ -141,6 +144,7 @@ __all__ = [
     "LeakSentinel",
     "Node",
     "Op",
+    "RemovableHandle",
     "Tensor",
     "__version__",
     "abs",
@@ -150,6 +154,7 @@ __all__ = [
     "bool_",
     "broadcast_to",
     "cat",
+    "checkpoint",
     "ceil",
     "chunk",
     "clamp",
@@ -159,6 +164,7 @@ __all__ = [
     "cumprod",
     "cumsum",
     "diagonal",
+    "detect_anomaly",
     "div",
     "dropout",
     "einsum",
@@ -186,6 +192,7 @@ __all__ = [
     "hvp",
     "inference_mode",
     "int64",
+    "is_anomaly_enabled",
     "is_grad_enabled",
     "is_inference_mode_enabled",
     "jacobian",

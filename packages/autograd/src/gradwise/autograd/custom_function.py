@@ -56,7 +56,7 @@ class BackwardFunction(Op):
 
     _function: type[Function]
     _to_save: tuple[Tensor, ...] | None
-    _saved: list[tuple[int, Any, Array]] | None
+    s_saved: list[tuple[int, Any, Array]] | None
     _arg_slots: list[int | None]
     _outputs: list[tuple[tuple[int, ...], np.dtype[Any], bool]]
     _slots: list[weakref.ref[Node]] | None
@@ -66,7 +66,7 @@ class BackwardFunction(Op):
     def __init__(self, function: type[Function]) -> None:
         self._function = function
         self._to_save = None
-        self._saved = None
+        self.s_saved = None
         self._non_diff = set()
         self._materialize = True
         self._slots = None
@@ -98,13 +98,13 @@ class BackwardFunction(Op):
         """
         if self._to_save is not None:  # still inside forward
             return self._to_save
-        if self._saved is None:
+        if self.s_saved is None:
             raise RuntimeError(
                 f"{self.name()}: the saved tensors were freed after a backward; pass "
                 "retain_graph=True to the first backward() to use them again"
             )
         out: list[Tensor | None] = []
-        for kind, where, data in self._saved:
+        for kind, where, data in self.s_saved:
             if kind == _IN:
                 out.append(self.saved_input(where, data))
             elif kind == _OUT:
@@ -131,7 +131,7 @@ class BackwardFunction(Op):
 
     def release(self) -> None:
         """Drop the saved tensors (after a backward without ``retain_graph``)."""
-        self._saved = None
+        self.s_saved = None
         self._saved_versions = None
 
     def _split(self, grad: Any, graph: bool) -> list[Any]:
@@ -354,10 +354,12 @@ class Function(Op):
                 versions.append((c, c.value))
             else:
                 saved.append((_OTHER, None, t.data))
-        node._saved = saved
+        node.s_saved = saved
         node._saved_versions = tuple(versions)
         return new_outs[0] if single else tuple(new_outs)
 
+
+BackwardFunction._saved_slots = ("s_saved",)  # what the memory report (inspect.py) counts
 
 FunctionCtx = BackwardFunction
 """The type of ``ctx`` (PyTorch's name for it)."""

@@ -259,6 +259,14 @@ class Tensor:
             return
         _engine.backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
 
+    def register_hook(self, hook: Any) -> Any:
+        """Call ``hook(grad)`` with this tensor's gradient in every backward; the hook may
+        return a replacement gradient (or None). Returns a handle with ``remove()``.
+        See :func:`gradwise.autograd.hooks.register_hook`."""
+        from gradwise.autograd.hooks import register_hook
+
+        return register_hook(self, hook)
+
     # ---- operators ---------------------------------------------------------------------
 
     def __add__(self, other: Any) -> Tensor:
