@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -11,6 +13,18 @@ import pytest
 import gradwise.autograd as ag
 from gradwise.autograd import GraphLeakWarning, LeakSentinel, Tensor, leak_sentinel
 from gradwise.autograd.leak import live_graph_nodes
+
+
+@pytest.fixture(autouse=True)
+def _no_collection_midway() -> Iterator[None]:
+    """Other tests' cyclic garbage (tracebacks holding graphs) freed by a collection in
+    the middle of a test would change the node counts; collect it first, then hold off."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _model() -> tuple[Tensor, Tensor]:

