@@ -59,10 +59,11 @@ class ConvFunction(Op):
         o, _, kh, kw = w.shape
         cols = cconv.im2col(x, (kh, kw), stride, padding, dilation, out_size)
         length = n * out_size[0] * out_size[1]
+        k = cols.shape[0] * kh * kw
         if groups == 1:
-            y2 = np.matmul(w.reshape(o, -1), cols.reshape(-1, length))
+            y2 = np.matmul(w.reshape(o, k), cols.reshape(k, length))
         else:
-            k_g = cols.shape[0] * kh * kw // groups
+            k_g = k // groups
             y2 = np.matmul(w.reshape(groups, o // groups, k_g), cols.reshape(groups, k_g, length))
         y = np.ascontiguousarray(y2.reshape(o, n, *out_size).transpose(1, 0, 2, 3))
         if b:

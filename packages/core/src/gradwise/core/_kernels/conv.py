@@ -23,8 +23,15 @@ from numba import prange
 from gradwise.core._jit import kernel
 from gradwise.core.dtypes import Array
 
+# Parallel thresholds: in a network these loops run between BLAS GEMMs, and on the 2-core
+# machine they were measured on, the OpenMP workers of a parallel variant and OpenBLAS's
+# threads spin against each other: interleaved with a (32, 144) @ (144, 50176) float32
+# GEMM, parallel im2col of 7.2M elements took 8.4 ms against 2.7 ms serial (max pooling:
+# 14 ms against 3.5 ms), and the GEMM itself slowed 9x. So they stay serial up to 64M.
+_PARALLEL_MIN = 1 << 26
 
-@kernel(65536)
+
+@kernel(_PARALLEL_MIN)
 def im2col(x: Array, sh: int, sw: int, ph: int, pw: int, dh: int, dw: int, cols: Array) -> None:
     """cols[c, i, j, n, oh, ow] = x[n, c, oh sh - ph + i dh, ow sw - pw + j dw] (0 outside)."""
     n_batch, n_chan, h, w = x.shape
@@ -51,7 +58,7 @@ def im2col(x: Array, sh: int, sw: int, ph: int, pw: int, dh: int, dw: int, cols:
                     cols[c, i, j, n, oh, ow] = zero
 
 
-@kernel(65536)
+@kernel(_PARALLEL_MIN)
 def col2im(cols: Array, sh: int, sw: int, ph: int, pw: int, dh: int, dw: int, dx: Array) -> None:
     """dx[n, c, ih, iw] = sum of the cols entries im2col read from x[n, c, ih, iw]."""
     n_batch, n_chan, h, w = dx.shape
@@ -76,7 +83,7 @@ def col2im(cols: Array, sh: int, sw: int, ph: int, pw: int, dh: int, dw: int, dx
                             dx[n, c, ih, iw] += cols[c, i, j, n, oh, ow]
 
 
-@kernel(32768)
+@kernel(_PARALLEL_MIN)
 def max_pool2d(
     x: Array,
     kh: int,
@@ -114,7 +121,7 @@ def max_pool2d(
                 index[p, oh, ow] = best_at
 
 
-@kernel(32768)
+@kernel(_PARALLEL_MIN)
 def max_pool2d_backward(grad: Array, index: Array, dx: Array) -> None:
     """dx[p] = grad scattered to the positions of the maxima (repeats add up)."""
     n_planes, h, w = dx.shape
@@ -131,7 +138,7 @@ def max_pool2d_backward(grad: Array, index: Array, dx: Array) -> None:
                     dx[p, k // w, k % w] += grad[p, oh, ow]
 
 
-@kernel(32768)
+@kernel(_PARALLEL_MIN)
 def avg_pool2d(
     x: Array,
     kh: int,
@@ -167,7 +174,7 @@ def avg_pool2d(
                 out[p, oh, ow] = acc / divisor
 
 
-@kernel(32768)
+@kernel(_PARALLEL_MIN)
 def avg_pool2d_backward(
     grad: Array,
     kh: int,
@@ -206,7 +213,7 @@ def avg_pool2d_backward(
                         dx[p, ih, iw] += g
 
 
-@kernel(32768)
+@kernel(_PARALLEL_MIN)
 def adaptive_avg_pool2d(x: Array, out: Array) -> None:
     """out[p, oh, ow] = mean of x[p, floor(oh H/OH):ceil((oh+1) H/OH), (same for w)]."""
     n_planes, h, w = x.shape
@@ -225,7 +232,7 @@ def adaptive_avg_pool2d(x: Array, out: Array) -> None:
                 out[p, oh, ow] = acc / ((h1 - h0) * (w1 - w0))
 
 
-@kernel(32768)
+@kernel(_PARALLEL_MIN)
 def adaptive_avg_pool2d_backward(grad: Array, dx: Array) -> None:
     """dx = each output's grad / window size spread over its window."""
     n_planes, h, w = dx.shape

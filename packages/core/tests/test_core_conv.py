@@ -1,0 +1,208 @@
+"""gradwise.core.conv: im2col/col2im and pooling kernels against naive NumPy loops."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gradwise.core import conv
+from gradwise.core._jit import forced_variant
+from gradwise.core.dtypes import Array
+
+Pair = tuple[int, int]
+
+
+@pytest.fixture(params=["serial", "parallel"])
+def variant(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run a test under each compiled variant."""
+    with forced_variant(request.param):
+        yield request.param
+
+
+def naive_im2col(x: Array, k: Pair, s: Pair, p: Pair, d: Pair, out: Pair) -> Array:
+    n, c, h, w = x.shape
+    cols = np.zeros((c, *k, n, *out), dtype=x.dtype)
+    for ci in range(c):
+        for i in range(k[0]):
+            for j in range(k[1]):
+                for oh in range(out[0]):
+                    for ow in range(out[1]):
+                        ih, iw = oh * s[0] - p[0] + i * d[0], ow * s[1] - p[1] + j * d[1]
+                        if 0 <= ih < h and 0 <= iw < w:
+                            cols[ci, i, j, :, oh, ow] = x[:, ci, ih, iw]
+    return cols
+
+
+def naive_pool(x: Array, k: Pair, s: Pair, p: Pair, d: Pair, out: Pair, how: str) -> Array:
+    n, c, h, w = x.shape
+    y = np.zeros((n, c, *out))
+    for oh in range(out[0]):
+        for ow in range(out[1]):
+            vals = []
+            for i in range(k[0]):
+                for j in range(k[1]):
+                    ih, iw = oh * s[0] - p[0] + i * d[0], ow * s[1] - p[1] + j * d[1]
+                    if 0 <= ih < h and 0 <= iw < w:
+                        vals.append(x[:, :, ih, iw])
+            stack = np.stack(vals)
+            y[:, :, oh, ow] = stack.max(axis=0) if how == "max" else stack.mean(axis=0)
+    return y
+
+
+GEOMETRIES = [
+    # kernel, stride, padding, dilation
+    ((3, 3), (1, 1), (0, 0), (1, 1)),
+    ((3, 3), (1, 1), (1, 1), (1, 1)),
+    ((2, 3), (2, 1), (1, 2), (1, 2)),
+    ((1, 1), (3, 2), (0, 0), (1, 1)),
+    ((3, 2), (1, 2), (2, 0), (2, 1)),
+]
+
+
+@pytest.mark.parametrize(("k", "s", "p", "d"), GEOMETRIES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_im2col_matches_naive(
+    k: Pair, s: Pair, p: Pair, d: Pair, dtype: type, variant: str
+) -> None:
+    x = np.random.default_rng(0).standard_normal((2, 3, 6, 7)).astype(dtype)
+    out = tuple(conv.output_size(x.shape[2 + a], k[a], s[a], 2 * p[a], d[a]) for a in range(2))
+    cols = conv.im2col(x, k, s, p, d, (out[0], out[1]))
+    assert cols.dtype == dtype
+    np.testing.assert_array_equal(cols, naive_im2col(x, k, s, p, d, (out[0], out[1])))
+
+
+@pytest.mark.parametrize(("k", "s", "p", "d"), GEOMETRIES)
+def test_col2im_is_the_adjoint_of_im2col(k: Pair, s: Pair, p: Pair, d: Pair, variant: str) -> None:
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3, 6, 7))
+    out = tuple(conv.output_size(x.shape[2 + a], k[a], s[a], 2 * p[a], d[a]) for a in range(2))
+    cols = conv.im2col(x, k, s, p, d, (out[0], out[1]))
+    g = rng.standard_normal(cols.shape)
+    dx = conv.col2im(g, x.shape, s, p, d)
+    assert dx.shape == x.shape
+    # <g, im2col(x)> == <col2im(g), x> for every x: col2im is the transpose
+    np.testing.assert_allclose(np.sum(g * cols), np.sum(dx * x), rtol=1e-12)
+
+
+@settings(deadline=None, max_examples=25)
+@given(
+    n=st.integers(0, 3),
+    c=st.integers(1, 3),
+    h=st.integers(1, 7),
+    w=st.integers(1, 7),
+    k=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    s=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    p=st.tuples(st.integers(0, 2), st.integers(0, 2)),
+    d=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+)
+def test_im2col_property(
+    n: int, c: int, h: int, w: int, k: Pair, s: Pair, p: Pair, d: Pair
+) -> None:
+    out = (
+        conv.output_size(h, k[0], s[0], 2 * p[0], d[0]),
+        conv.output_size(w, k[1], s[1], 2 * p[1], d[1]),
+    )
+    if min(out) < 1:
+        return
+    x = np.random.default_rng(2).standard_normal((n, c, h, w)).astype(np.float32)
+    cols = conv.im2col(x, k, s, p, d, out)
+    np.testing.assert_array_equal(cols, naive_im2col(x, k, s, p, d, out))
+    dx = conv.col2im(cols, x.shape, s, p, d)
+    assert dx.shape == x.shape and dx.dtype == np.float32
+
+
+@pytest.mark.parametrize(("k", "s", "p", "d"), GEOMETRIES[:3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool_matches_naive_and_scatters_back(
+    k: Pair, s: Pair, p: Pair, d: Pair, dtype: type, variant: str
+) -> None:
+    x = np.random.default_rng(3).standard_normal((2, 3, 6, 7)).astype(dtype)
+    out = (
+        conv.pool_output_size(6, k[0], s[0], p[0], d[0], False),
+        conv.pool_output_size(7, k[1], s[1], p[1], d[1], False),
+    )
+    y, index = conv.max_pool2d(x, k, s, p, d, out)
+    assert y.dtype == dtype and index.dtype == np.int64
+    np.testing.assert_array_equal(y, naive_pool(x, k, s, p, d, out, "max").astype(dtype))
+    # the index points at the maximum
+    flat = x.reshape(2, 3, -1)
+    picked = np.take_along_axis(flat, index.reshape(2, 3, -1), axis=2).reshape(y.shape)
+    np.testing.assert_array_equal(picked, y)
+    g = np.ones_like(y)
+    dx = conv.max_pool2d_backward(g, index, x.shape)
+    assert dx.sum() == pytest.approx(y.size)  # every output sends its 1 somewhere
+
+
+def test_max_pool_propagates_nan() -> None:
+    x = np.arange(16, dtype=np.float64).reshape(1, 1, 4, 4)
+    x[0, 0, 1, 1] = np.nan
+    y, _ = conv.max_pool2d(x, (2, 2), (2, 2), (0, 0), (1, 1), (2, 2))
+    assert np.isnan(y[0, 0, 0, 0])
+    np.testing.assert_array_equal(y[0, 0].ravel()[1:], [7.0, 13.0, 15.0])
+
+
+@pytest.mark.parametrize("count_include_pad", [True, False])
+def test_avg_pool_matches_naive(count_include_pad: bool, variant: str) -> None:
+    x = np.random.default_rng(4).standard_normal((2, 2, 5, 6))
+    k, s, p = (3, 2), (2, 1), (1, 1)
+    out = (conv.pool_output_size(5, 3, 2, 1, 1, False), conv.pool_output_size(6, 2, 1, 1, 1, False))
+    y = conv.avg_pool2d(x, k, s, p, out, count_include_pad)
+    if count_include_pad:
+        xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+        ref = naive_pool(xp, k, s, (0, 0), (1, 1), out, "mean")
+    else:
+        ref = naive_pool(x, k, s, p, (1, 1), out, "mean")
+    np.testing.assert_allclose(y, ref, rtol=1e-12)
+    g = np.random.default_rng(5).standard_normal(y.shape)
+    dx = conv.avg_pool2d_backward(g, x.shape, k, s, p, count_include_pad)
+    # linear map: <g, A x> == <A^T g, x>
+    np.testing.assert_allclose(np.sum(g * y), np.sum(dx * x), rtol=1e-12)
+
+
+@pytest.mark.parametrize("out", [(1, 1), (2, 3), (5, 6), (7, 4)])
+def test_adaptive_avg_pool_windows(out: Pair, variant: str) -> None:
+    x = np.random.default_rng(6).standard_normal((1, 2, 5, 6))
+    y = conv.adaptive_avg_pool2d(x, out)
+    for oh in range(out[0]):
+        for ow in range(out[1]):
+            h0, h1 = (oh * 5) // out[0], math.ceil((oh + 1) * 5 / out[0])
+            w0, w1 = (ow * 6) // out[1], math.ceil((ow + 1) * 6 / out[1])
+            np.testing.assert_allclose(y[:, :, oh, ow], x[:, :, h0:h1, w0:w1].mean(axis=(2, 3)))
+    g = np.random.default_rng(7).standard_normal(y.shape)
+    dx = conv.adaptive_avg_pool2d_backward(g, x.shape)
+    np.testing.assert_allclose(np.sum(g * y), np.sum(dx * x), rtol=1e-12)
+
+
+def test_float32_accumulates_in_float64() -> None:
+    x = np.full((1, 1, 64, 64), 0.1, dtype=np.float32)
+    y = conv.avg_pool2d(x, (64, 64), (64, 64), (0, 0), (1, 1))
+    assert y.dtype == np.float32
+    assert y[0, 0, 0, 0] == np.float32(0.1)
+
+
+def test_output_sizes_follow_pytorch() -> None:
+    assert conv.output_size(28, 3, 1, 2) == 28
+    assert conv.output_size(7, 3, 2, 2, 2) == 3
+    # ceil mode: the last window must start inside the input or the left padding
+    assert conv.pool_output_size(5, 2, 2, 0, 1, True) == 3
+    assert conv.pool_output_size(6, 3, 2, 1, 1, True) == 4
+    assert conv.pool_output_size(6, 3, 2, 1, 1, False) == 3
+
+
+def test_errors_name_the_function() -> None:
+    x = np.zeros((1, 1, 4, 4))
+    with pytest.raises(TypeError, match="im2col: x must be float32 or float64"):
+        conv.im2col(x.astype(np.int64), (2, 2), (1, 1), (0, 0), (1, 1), (3, 3))
+    with pytest.raises(ValueError, match=r"im2col: x must be 4-D, got shape \(4, 4\)"):
+        conv.im2col(x[0, 0], (2, 2), (1, 1), (0, 0), (1, 1), (3, 3))
+    with pytest.raises(ValueError, match="im2col: stride must be >= 1"):
+        conv.im2col(x, (2, 2), (0, 1), (0, 0), (1, 1), (3, 3))
+    with pytest.raises(TypeError, match="max_pool2d: x must be a NumPy array"):
+        conv.max_pool2d([1.0], (2, 2), (1, 1), (0, 0), (1, 1), (3, 3))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"col2im: cols of shape .* do not fit input shape"):
+        conv.col2im(np.zeros((2, 2, 2, 1, 3, 3)), (1, 1, 4, 4), (1, 1), (0, 0), (1, 1))
