@@ -31,7 +31,7 @@ def numpy_forward(x: Arr, w: Arr, b: Arr) -> Arr:
     """im2col with a strided window view, then one GEMM (pad 1, stride 1)."""
     xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
     win = sliding_window_view(xp, w.shape[2:], axis=(2, 3))  # (N, C, OH, OW, kH, kW)
-    n, c, oh, ow = win.shape[:4]
+    n, _, oh, ow = win.shape[:4]
     cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, -1)
     y = cols @ w.reshape(w.shape[0], -1).T + b
     out: Arr = y.reshape(n, oh, ow, -1).transpose(0, 3, 1, 2)
@@ -42,7 +42,7 @@ def numpy_forward_backward(x: Arr, w: Arr, b: Arr, g: Arr) -> tuple[Arr, Arr, Ar
     """Forward as above; backward dW = g^T cols, dx = full correlation of g with flipped W."""
     xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
     win = sliding_window_view(xp, w.shape[2:], axis=(2, 3))
-    n, c, oh, ow = win.shape[:4]
+    n, _, oh, ow = win.shape[:4]
     cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, -1)
     w2 = w.reshape(w.shape[0], -1)
     _ = cols @ w2.T + b
@@ -96,12 +96,15 @@ def main() -> None:
                 y.backward(Tensor(g))
                 return y
 
+            def np_fwd(x: Arr = x, w: Arr = w, b: Arr = b) -> object:
+                return numpy_forward(x, w, b)
+
+            def np_bwd(x: Arr = x, w: Arr = w, b: Arr = b, g: Arr = g) -> object:
+                return numpy_forward_backward(x, w, b, g)
+
             runs: dict[str, list[Callable[[], object]]] = {
-                "forward": [gw_fwd, lambda x=x, w=w, b=b: numpy_forward(x, w, b)],
-                "forward+backward": [
-                    gw_bwd,
-                    lambda x=x, w=w, b=b, g=g: numpy_forward_backward(x, w, b, g),
-                ],
+                "forward": [gw_fwd, np_fwd],
+                "forward+backward": [gw_bwd, np_bwd],
             }
             if torch is not None:
                 xt = torch.tensor(x)
@@ -109,15 +112,14 @@ def main() -> None:
                 bt = torch.tensor(b, requires_grad=True)
                 xtr = torch.tensor(x, requires_grad=True)
                 gt = torch.tensor(g)
-                fn = torch.nn.functional.conv2d
 
                 def t_fwd(xt: Any = xt, wt: Any = wt, bt: Any = bt) -> object:
                     with torch.no_grad():
-                        return fn(xt, wt, bt, padding=1)
+                        return torch.nn.functional.conv2d(xt, wt, bt, padding=1)
 
                 def t_bwd(xtr: Any = xtr, wt: Any = wt, bt: Any = bt, gt: Any = gt) -> object:
                     xtr.grad = wt.grad = bt.grad = None
-                    y = fn(xtr, wt, bt, padding=1)
+                    y = torch.nn.functional.conv2d(xtr, wt, bt, padding=1)
                     y.backward(gt)
                     return y
 

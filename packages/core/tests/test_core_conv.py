@@ -69,7 +69,7 @@ GEOMETRIES = [
 def test_im2col_matches_naive(
     k: Pair, s: Pair, p: Pair, d: Pair, dtype: type, variant: str
 ) -> None:
-    x = np.random.default_rng(0).standard_normal((2, 3, 6, 7)).astype(dtype)
+    x: Array = np.random.default_rng(0).standard_normal((2, 3, 6, 7)).astype(dtype)
     out = tuple(conv.output_size(x.shape[2 + a], k[a], s[a], 2 * p[a], d[a]) for a in range(2))
     cols = conv.im2col(x, k, s, p, d, (out[0], out[1]))
     assert cols.dtype == dtype
@@ -121,7 +121,7 @@ def test_im2col_property(
 def test_max_pool_matches_naive_and_scatters_back(
     k: Pair, s: Pair, p: Pair, d: Pair, dtype: type, variant: str
 ) -> None:
-    x = np.random.default_rng(3).standard_normal((2, 3, 6, 7)).astype(dtype)
+    x: Array = np.random.default_rng(3).standard_normal((2, 3, 6, 7)).astype(dtype)
     out = (
         conv.pool_output_size(6, k[0], s[0], p[0], d[0], False),
         conv.pool_output_size(7, k[1], s[1], p[1], d[1], False),

@@ -20,7 +20,8 @@ from gradwise.core.dtypes import Array
 
 def det(shape: tuple[int, ...], a: float = 0.7, b: float = 0.0) -> Array:
     """Deterministic inputs shared with the script that produced the torch literals."""
-    return np.sin(np.arange(math.prod(shape)) * a + b).reshape(shape)
+    out: Array = np.sin(np.arange(math.prod(shape)) * a + b).reshape(shape)
+    return out
 
 
 def naive_conv2d(
@@ -34,7 +35,7 @@ def naive_conv2d(
 ) -> Array:
     """PyTorch's formula written out with loops (float64)."""
     xp = np.pad(x, ((0, 0), (0, 0), (p[0], p[1]), (p[2], p[3])))
-    n, c, h, wd = xp.shape
+    n, _, h, wd = xp.shape
     o, cg, kh, kw = w.shape
     oh = (h - d[0] * (kh - 1) - 1) // s[0] + 1
     ow = (wd - d[1] * (kw - 1) - 1) // s[1] + 1
@@ -221,7 +222,8 @@ def test_conv2d_property_against_naive(
     x = rng.standard_normal((n, 4, h, w))
     k = rng.standard_normal((2, 4 // groups, 3, 3))
     y = F.conv2d(Tensor(x), Tensor(k), None, stride, padding, dilation, groups).numpy()
-    ref = naive_conv2d(x, k, None, (stride, stride), (padding,) * 4, (dilation, dilation), groups)  # type: ignore[arg-type]
+    pads = (padding, padding, padding, padding)
+    ref = naive_conv2d(x, k, None, (stride, stride), pads, (dilation, dilation), groups)
     np.testing.assert_allclose(y, ref, rtol=1e-10, atol=1e-10)
 
 
@@ -249,7 +251,7 @@ def test_errors_name_the_op_and_shapes() -> None:
         F.conv2d(x, w)
     with pytest.raises(ValueError, match=r"conv2d: the \(dilated\) kernel size \(5, 5\) is larger"):
         F.conv2d(Tensor(np.zeros((1, 3, 4, 4))), w, dilation=2)
-    with pytest.raises(ValueError, match="conv2d: out_channels=4 .* not divisible by groups=3"):
+    with pytest.raises(ValueError, match=r"conv2d: out_channels=4 .* not divisible by groups=3"):
         F.conv2d(Tensor(np.zeros((1, 3, 4, 4))), Tensor(np.zeros((4, 1, 3, 3))), groups=3)
     with pytest.raises(ValueError, match="conv2d: groups must be a positive int"):
         F.conv2d(Tensor(np.zeros((1, 3, 4, 4))), w, groups=0)
