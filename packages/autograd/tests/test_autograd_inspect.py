@@ -340,7 +340,7 @@ def test_explain_reached_tensors_and_where() -> None:
     assert len(rep) == 4
     assert rep["x"].where == "input 0 of MatMulBackward (node 2)"
     assert rep["w"].where == "input 1 of MatMulBackward (node 2)"
-    assert rep["h"].where == "input 0 of ReLUBackward (node 1)"
+    assert rep["h"].where.startswith("input 0 of ReLUBackward (node 1); a non-leaf")
     assert rep["y"].where == "it is the output itself"
     assert rep.unreached == []
     assert "x: gets a gradient (input 0 of MatMulBackward (node 2))" in str(rep)
@@ -451,3 +451,99 @@ def test_explain_errors() -> None:
     with pytest.raises(KeyError, match="explain: no tensor named 'z'"):
         ag.explain(x.sum(), {"x": x})["z"]
     assert str(ag.explain(x, [])) == "explain: no tensors given"
+
+
+# ---- more: activation bytes, creation sites, non-leaf note, random graphs -------------
+
+
+def test_saved_activation_bytes_leave_out_parameters() -> None:
+    w = _leaf(4, 3)
+    x = ag.tensor(np.ones((8, 4), np.float32))
+    h = (x @ w).tanh()  # MatMul saves x (128 B) and w (48 B); Tanh saves h (96 B)
+    r = ag.trace_graph(h.sum())
+    assert r.saved_bytes == 128 + 48 + 96
+    assert r.saved_activation_bytes == 128 + 96
+    assert "224 B of it not parameters' data" in r.summary()
+    r2 = ag.trace_graph((w * w).sum())  # only the parameter is saved
+    assert r2.saved_bytes == 48 and r2.saved_activation_bytes == 0
+
+
+def test_creation_sites_under_anomaly_mode() -> None:
+    x = _leaf(3)
+    with ag.detect_anomaly():
+        y = (x * 2.0).sum()  # the line recorded
+    line = f"{Path(__file__).name}:"
+    r = ag.trace_graph(y)
+    mul = next(n for n in r.nodes if n.name == "MulBackward")
+    assert mul.created_at is not None
+    assert line in mul.created_at and "test_creation_sites_under_anomaly_mode" in mul.created_at
+    assert "at " + mul.created_at in r.memory_report()
+    assert f"tooltip={chr(34)}{mul.created_at}" in r.to_dot()
+    e = ag.explain(y, {"x": x})["x"]
+    assert e.where.startswith("input 0 of MulBackward (node 1), created at ")
+    assert ag.trace_graph((x * 3.0).sum()).nodes[1].created_at is None  # mode off
+
+
+def test_explain_reached_non_leaf_notes_its_grad_stays_none() -> None:
+    x = _leaf(3)
+    h = x.exp()
+    e = ag.explain((h * 2.0).sum(), {"h": h, "x": x})
+    assert e["h"].reached and "its .grad stays None" in e["h"].where
+    assert e["x"].reached and "non-leaf" not in e["x"].where
+
+
+_UNARY = ("exp", "tanh", "relu", "sigmoid")
+
+
+@settings(deadline=None, max_examples=30)
+@given(steps=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 50), st.integers(0, 50))))
+def test_property_random_graphs_against_a_naive_walk(
+    steps: list[tuple[int, int, int]],
+) -> None:
+    """Counts, depth, edges and saved bytes against a recursive reference on small DAGs."""
+    leaves = [_leaf(2, 3, seed=i) for i in range(2)]
+    pool: list[Tensor] = list(leaves)
+    for kind, i, j in steps[:25]:
+        a, b = pool[i % len(pool)], pool[j % len(pool)]
+        if kind == 0:
+            pool.append(a * b)
+        elif kind == 1:
+            pool.append(a + b)
+        else:
+            pool.append(getattr(a, _UNARY[(i + j) % 4])())
+    out = pool[-1].sum()
+    r = ag.trace_graph(out)
+    root = out.grad_fn
+    assert root is not None
+
+    nodes: dict[int, object] = {}
+    longest: dict[int, int] = {}
+    edges = 0
+
+    def visit(node: ag.Node) -> int:
+        nonlocal edges
+        if id(node) in longest:
+            return longest[id(node)]
+        nodes[id(node)] = node
+        best = 0
+        for child in node.inputs:
+            if child is not None:
+                edges += 1
+                best = max(best, visit(child))
+        longest[id(node)] = best + 1
+        return best + 1
+
+    depth = visit(root)
+    assert r.node_count == len(nodes)
+    assert r.depth == depth
+    assert r.edge_count == edges
+    assert {n.id for n in r.nodes} == set(nodes)
+    # every saved array of these ops is its own allocation or a leaf: dedupe by address
+    seen: dict[int, int] = {}
+    for node in nodes.values():
+        for slot in getattr(type(node), "_saved_slots", ()):
+            arr = getattr(node, slot)
+            if arr is not None:
+                arr = np.asarray(arr)
+                seen[arr.__array_interface__["data"][0]] = arr.nbytes
+    assert r.saved_bytes == sum(seen.values())

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.array_utils import byte_bounds
 
+from gradwise.autograd import anomaly as _anomaly
 from gradwise.autograd.function import Node
 from gradwise.autograd.grad_mode import is_grad_enabled
 from gradwise.autograd.tensor import Tensor
@@ -79,6 +80,8 @@ class NodeRecord:
         freed: whether a backward without ``retain_graph`` released its saved arrays.
         is_leaf: True for an ``AccumulateGrad`` (a leaf that requires grad).
         leaf_name: the leaf's name when the caller passed ``names=``.
+        created_at: ``file:line in function`` where the op was created, when it was
+            created inside ``detect_anomaly()`` (None otherwise).
     """
 
     index: int
@@ -94,6 +97,7 @@ class NodeRecord:
     freed: bool
     is_leaf: bool
     leaf_name: str | None = None
+    created_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -182,6 +186,9 @@ class GraphReport:
         edge_count: number of (input -> consumer) edges.
         root_shape: shape of the traced tensor.
         root_dtype: dtype of the traced tensor.
+        saved_activation_bytes: the part of ``saved_bytes`` that is not the data of a
+            leaf the graph reaches (parameters): what the forward pass added to memory
+            for backward, the figure checkpointing reduces.
     """
 
     node_count: int
@@ -192,6 +199,7 @@ class GraphReport:
     edge_count: int
     root_shape: Shape
     root_dtype: np.dtype[Any]
+    saved_activation_bytes: int = 0
     _leaves: list[tuple[int, weakref.ref[Tensor]]] = field(default_factory=list, repr=False)
 
     @property
@@ -265,7 +273,8 @@ class GraphReport:
         lines = [
             f"graph of a {cops.fmt_shape(self.root_shape)} {self.root_dtype} tensor: "
             f"{self.node_count} nodes ({len(self._leaves)} leaves), {self.edge_count} edges, "
-            f"depth {self.depth}, {format_bytes(self.saved_bytes)} saved for backward",
+            f"depth {self.depth}, {format_bytes(self.saved_bytes)} saved for backward "
+            f"({format_bytes(self.saved_activation_bytes)} of it not parameters' data)",
         ]
         if not self.nodes:
             return lines[0]
@@ -295,6 +304,7 @@ class GraphReport:
             lines.append(
                 f"{r.index:>6}  {r.name:<24} {shape:<16} {r.saved_arrays:>6}  "
                 f"{format_bytes(r.saved_bytes):>10}"
+                + (f"  at {r.created_at}" if r.created_at else "")
             )
         rest = ranked[top:]
         if rest:
@@ -346,6 +356,40 @@ def _union_bytes(intervals: list[tuple[int, int]]) -> int:
         elif hi > high:
             high = hi
     return total + high - low
+
+
+def _merged(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(intervals):
+        if out and lo <= out[-1][1]:
+            if hi > out[-1][1]:
+                out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def _overlap_bytes(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> int:
+    """Bytes covered both by the union of ``a`` and by the union of ``b``."""
+    x, y = _merged(a), _merged(b)
+    i = j = total = 0
+    while i < len(x) and j < len(y):
+        lo, hi = max(x[i][0], y[j][0]), min(x[i][1], y[j][1])
+        if hi > lo:
+            total += hi - lo
+        if x[i][1] < y[j][1]:
+            i += 1
+        else:
+            j += 1
+    return total
+
+
+def _created_at(node: Node) -> str | None:
+    """Where anomaly mode saw ``node`` created, if it did."""
+    try:
+        return _anomaly._SITES.get(node)
+    except TypeError:  # pragma: no cover - a node type without weak references
+        return None
 
 
 def _names_by_id(names: TensorsArg, op: str) -> dict[int, str]:
@@ -454,6 +498,7 @@ def trace_graph(tensor: Tensor, names: TensorsArg | None = None) -> GraphReport:
     records: list[NodeRecord] = []
     every: list[tuple[int, int]] = []
     leaves: list[tuple[int, weakref.ref[Tensor]]] = []
+    leaf_extents: list[tuple[int, int]] = []
     keep: list[Array] = []  # scalars' temporary arrays: their addresses must stay unique
     for j, node in enumerate(order):
         arrays = _saved_arrays(node)
@@ -466,6 +511,7 @@ def trace_graph(tensor: Tensor, names: TensorsArg | None = None) -> GraphReport:
             leaf = getattr(node, "variable", None)
             if isinstance(leaf, Tensor):
                 leaves.append((j, weakref.ref(leaf)))
+                leaf_extents.extend(_extents([leaf.data]))
                 leaf_name = by_id.get(id(leaf))
                 shape, dtype = leaf.shape, leaf.dtype
         records.append(
@@ -484,6 +530,7 @@ def trace_graph(tensor: Tensor, names: TensorsArg | None = None) -> GraphReport:
                 and getattr(node, "_saved_versions", ()) is None,
                 is_leaf=bool(node.is_accumulator),
                 leaf_name=leaf_name,
+                created_at=_created_at(node),
             )
         )
     return GraphReport(
@@ -491,7 +538,8 @@ def trace_graph(tensor: Tensor, names: TensorsArg | None = None) -> GraphReport:
         depth=max(longest),
         op_names=Counter(r.name for r in records),
         nodes=records,
-        saved_bytes=_union_bytes(every),
+        saved_bytes=_union_bytes(list(every)),
+        saved_activation_bytes=_union_bytes(list(every)) - _overlap_bytes(every, leaf_extents),
         edge_count=edges,
         root_shape=tensor.shape,
         root_dtype=tensor.dtype,
@@ -523,6 +571,8 @@ def _dot(report: GraphReport, name: str) -> str:
             saved = "freed" if r.freed else f"saved {format_bytes(r.saved_bytes)}"
             label = f"{r.name}\n{shape}\n{saved}"
             attrs = "shape=box"
+            if r.created_at:
+                attrs += f", tooltip={_quote(r.created_at)}"
         lines.append(f"  n{r.index} [label={_quote(label)}, {attrs}];")
     if report.nodes:
         out = f"output\n{cops.fmt_shape(report.root_shape)} {report.root_dtype}"
@@ -617,11 +667,12 @@ class _Graph:
     cuts: list[tuple[int, int, Shape, np.dtype[Any]]]  # inputs without grad
 
     def place(self, j: int, pos: int) -> str:
-        return (
-            f"input {pos} of {self.nodes[j].name()} (node {j})"
-            if pos >= 0
-            else (f"{self.nodes[j].name()} (node {j})")
+        node = self.nodes[j]
+        text = (
+            f"input {pos} of {node.name()} (node {j})" if pos >= 0 else f"{node.name()} (node {j})"
         )
+        site = _created_at(node)
+        return f"{text}, created at {site}" if site else text
 
 
 def _graph_of(output: Tensor) -> _Graph | None:
@@ -661,7 +712,13 @@ def _explain_one(name: str, t: Tensor, output: Tensor, g: _Graph | None) -> Expl
         if node is (output.grad_fn or output._acc):
             return ExplainEntry(name, True, "", "it is the output itself")
         j, pos = g.consumer[id(node)]
-        return ExplainEntry(name, True, "", g.place(j, pos))
+        where = g.place(j, pos)
+        if t.grad_fn is not None:
+            where += (
+                "; a non-leaf: the gradient passes through it, but its .grad stays None "
+                "(as in PyTorch); read it with grad() or register_hook()"
+            )
+        return ExplainEntry(name, True, "", where)
     dt = t.dtype
     shape = cops.fmt_shape(t.shape)
     if dt.kind != "f":
