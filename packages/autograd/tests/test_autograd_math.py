@@ -295,3 +295,60 @@ def test_against_torch_when_available(rng: np.random.Generator) -> None:
         tx = torch.tensor(a, requires_grad=True)
         getattr(torch, name)(tx).sum().backward()
         np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12, err_msg=name)  # type: ignore[union-attr]
+
+
+# ---- forward mode (jvp) and double backward ---------------------------------------------------
+
+HIGHER: list[tuple[str, Callable[..., Tensor], list[Shape]]] = [
+    ("sin", ag.sin, [(3, 2)]),
+    ("cos", ag.cos, [(3, 2)]),
+    ("tan", lambda t: ag.tan(t * 0.3), [(4,)]),
+    ("atan2", ag.atan2, [(3, 1), (4,)]),
+    ("log1p", lambda t: ag.log1p(t * t), [(4,)]),
+    ("expm1", ag.expm1, [(2, 3)]),
+    ("erf", ag.erf, [(5,)]),
+    ("square", ag.square, [(2, 2)]),
+    ("reciprocal", lambda t: ag.reciprocal(t * t + 0.5), [(4,)]),
+    ("sign", lambda t: ag.sign(t) * t, [(4,)]),
+    ("round", lambda t: ag.round(t) + ag.floor(t) + ag.ceil(t) + t, [(4,)]),
+]
+
+
+def _fd_jvp(fn: Callable[..., Tensor], xs: list[Arr], vs: list[Arr], eps: float = 1e-6) -> Arr:
+    with ag.no_grad():
+        hi = fn(*[ag.tensor(x + eps * v) for x, v in zip(xs, vs, strict=True)]).numpy()
+        lo = fn(*[ag.tensor(x - eps * v) for x, v in zip(xs, vs, strict=True)]).numpy()
+    out: Arr = (hi.astype(np.float64) - lo) / (2 * eps)
+    return out
+
+
+@pytest.mark.parametrize(("name", "fn", "shapes"), HIGHER, ids=[c[0] for c in HIGHER])
+def test_jvp_matches_finite_differences(
+    name: str, fn: Callable[..., Tensor], shapes: list[Shape], rng: np.random.Generator
+) -> None:
+    xs = [rng.standard_normal(s) for s in shapes]
+    vs = [rng.standard_normal(s) for s in shapes]
+    out, tangent = ag.jvp(fn, tuple(ag.tensor(x) for x in xs), tuple(ag.tensor(v) for v in vs))
+    np.testing.assert_allclose(out.numpy(), fn(*[ag.tensor(x) for x in xs]).numpy())
+    np.testing.assert_allclose(tangent.numpy(), _fd_jvp(fn, xs, vs), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(("name", "fn", "shapes"), HIGHER, ids=[c[0] for c in HIGHER])
+def test_gradgradcheck(
+    name: str, fn: Callable[..., Tensor], shapes: list[Shape], rng: np.random.Generator
+) -> None:
+    xs = [ag.tensor(rng.standard_normal(s), requires_grad=True) for s in shapes]
+    assert ag.gradgradcheck(fn, xs)
+
+
+def test_to_jvp_and_double_backward_cast_the_tangent(rng: np.random.Generator) -> None:
+    x, v = ag.tensor(rng.standard_normal(3)), ag.tensor(rng.standard_normal(3))
+    out, tangent = ag.jvp(lambda t: t.to("float32") * 2.0, (x,), (v,))
+    assert out.dtype == tangent.dtype == np.float32
+    np.testing.assert_allclose(tangent.numpy(), 2 * v.numpy().astype(np.float32))
+    w = ag.tensor(rng.standard_normal(3), requires_grad=True)
+    (g,) = ag.grad((w.to("float32") ** 3).sum(), [w], create_graph=True)
+    assert g is not None
+    assert g.dtype == np.float64
+    (gg,) = ag.grad(g.sum(), [w])
+    np.testing.assert_allclose(gg.numpy(), 6 * w.numpy(), rtol=1e-6)

@@ -80,6 +80,12 @@ class Det(Function):
         self.s_a = a
         return np.asarray(np.linalg.det(a), dtype=a.dtype)
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = sum(adj(A)^T * t) (= det(A) tr(A^-1 t))"""
+        if t is None:
+            return None
+        return np.asarray(np.sum(_adjugate_t(self.s_a) * t, axis=(-2, -1)), dtype=out.dtype)
+
     def backward(self, grad: Array) -> Grads:
         return (_adjugate_t(self.s_a) * grad[..., None, None],)
 
@@ -93,6 +99,19 @@ class LogAbsDet(Function):
     def forward(self, a: Array, *, value: Array) -> Array:
         self.s_a = a
         return value
+
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = tr(A^-1 t)"""
+        if t is None:
+            return None
+        try:
+            inv_t = _mT(np.linalg.inv(self.s_a))
+        except np.linalg.LinAlgError:
+            raise LinAlgError(
+                f"slogdet: forward-mode derivative at a singular matrix of shape "
+                f"{fmt(self.s_a.shape)} (its logabsdet is -inf)"
+            ) from None
+        return np.asarray(np.sum(inv_t * t, axis=(-2, -1)), dtype=out.dtype)
 
     def backward(self, grad: Array) -> Grads:
         try:
@@ -149,6 +168,10 @@ class Inv(Function):
             raise _singular("inv", a.shape)
         return self.s_y
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dY = -Y t Y"""
+        return None if t is None else -(out @ t @ out)
+
     def backward(self, grad: Array) -> Grads:
         yt = _mT(self.s_y)
         return (-(yt @ grad @ yt),)
@@ -173,6 +196,20 @@ class Solve(Function):
             raise _singular("solve", a.shape) from None
         self.s_a, self.s_x = a, x
         return x[..., 0] if vector else x
+
+    def jvp(self, out: Array, ta: Array | None, tb: Array | None) -> Array | None:
+        """dX = A^-1 (tb - ta X)"""
+        if ta is None and tb is None:
+            return None
+        x = self.s_x
+        rhs = np.zeros(x.shape, x.dtype)
+        if tb is not None:
+            rhs = rhs + (tb[..., None] if self.vector else tb)
+        if ta is not None:
+            rhs = rhs - ta @ x
+        a = np.broadcast_to(self.s_a, (*rhs.shape[:-2], *self.s_a.shape[-2:]))
+        dx = np.linalg.solve(a, rhs)
+        return dx[..., 0] if self.vector else dx
 
     def backward(self, grad: Array) -> Grads:
         g = grad[..., None] if self.vector else grad
@@ -199,6 +236,20 @@ class Cholesky(Function):
             raise _singular("cholesky", a.shape, "not positive-definite") from None
         self.s_l = _mT(low).copy() if upper else low
         return self.s_l
+
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dL = L Phi(L^-1 sym(t) L^-T), Phi the lower triangle with the diagonal halved"""
+        if t is None:
+            return None
+        low = _mT(self.s_l) if self.upper else self.s_l
+        n = low.shape[-1]
+        l_inv = np.linalg.solve(low, np.broadcast_to(np.eye(n, dtype=low.dtype), low.shape))
+        sym = (t + _mT(t)) * low.dtype.type(0.5)
+        phi = np.tril(l_inv @ sym @ _mT(l_inv))
+        diag = np.einsum("...ii->...i", phi)
+        diag *= 0.5
+        dl = low @ phi
+        return _mT(dl) if self.upper else dl
 
     def backward(self, grad: Array) -> Grads:
         low = _mT(self.s_l) if self.upper else self.s_l
@@ -285,26 +336,37 @@ class VectorNorm(Function):
         self.s_y = y
         return y if keepdims else y.reshape([n for d, n in enumerate(y.shape) if d not in axes])
 
-    def backward(self, grad: Array) -> Grads:
+    def _slope(self) -> Array:
+        """dy/dx element-wise (y with kept axes broadcasts against it); 0 where y == 0."""
         x, y, p = self.s_x, self.s_y, self.p
-        g = grad if self.keepdims else grad.reshape(y.shape)
         t = x.dtype.type
         zero = t(0)
         if p == 0:
-            return (np.zeros(x.shape, dtype=grad.dtype),)
+            return np.zeros(x.shape, dtype=x.dtype)
         if p == 1:
-            return (np.sign(x) * g,)
+            return np.sign(x)
         if math.isinf(p):
             ax = np.abs(x)
             mask = (ax == y) | np.isnan(ax)
             count = np.sum(mask, axis=self.axes, keepdims=True)
-            return (np.sign(x) * np.where(mask, g / count, zero),)
+            return np.asarray(np.sign(x) * np.where(mask, t(1) / count, zero))
         with np.errstate(divide="ignore", invalid="ignore"):
             if p == 2:
-                out = x * (g / y)
+                out = x / y
             else:
-                out = np.sign(x) * np.power(np.abs(x), t(p - 1)) * (g / np.power(y, t(p - 1)))
-        return (np.where((y == 0) | (x == 0), zero, out),)
+                out = np.sign(x) * np.power(np.abs(x), t(p - 1)) / np.power(y, t(p - 1))
+        return np.asarray(np.where((y == 0) | (x == 0), zero, out))
+
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = sum(dy/dx * t) over the axes"""
+        if t is None:
+            return None
+        d = np.sum(self._slope() * t, axis=self.axes, keepdims=True)
+        return np.asarray(d.reshape(out.shape), dtype=out.dtype)
+
+    def backward(self, grad: Array) -> Grads:
+        g = grad if self.keepdims else grad.reshape(self.s_y.shape)
+        return (self._slope() * g,)
 
 
 def _amax(x: Array, axes: tuple[int, ...]) -> Array:

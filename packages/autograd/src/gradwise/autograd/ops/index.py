@@ -93,6 +93,10 @@ class Cumsum(Function):
         self.axis = axis
         return np.cumsum(x, axis=axis, dtype=x.dtype if x.dtype.kind == "f" else None)
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = cumsum(t)"""
+        return None if t is None else np.cumsum(t, axis=self.axis, dtype=out.dtype)
+
     def backward(self, grad: Array) -> Grads:
         a = self.axis
         return (np.flip(np.cumsum(np.flip(grad, a), axis=a), a),)
@@ -113,6 +117,17 @@ class Cumprod(Function):
         self.axis, self.s_x = axis, x
         self.s_y = np.cumprod(x, axis=axis, dtype=x.dtype if x.dtype.kind == "f" else None)
         return self.s_y
+
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy_i = dy_{i-1} x_i + y_{i-1} t_i (the forward recurrence; no division)"""
+        if t is None:
+            return None
+        a = self.axis
+        x, y, tt = (np.moveaxis(v, a, 0) for v in (self.s_x, out, t))
+        d = np.empty(tt.shape, dtype=out.dtype)
+        for i in range(x.shape[0]):
+            d[i] = d[i - 1] * x[i] + y[i - 1] * tt[i] if i else tt[0]
+        return np.moveaxis(d, 0, a)
 
     def backward(self, grad: Array) -> Grads:
         a = self.axis
@@ -170,6 +185,18 @@ class Gather(Function):
         self.target = tuple(x.shape[d] if d == axis else out.shape[d] for d in range(out.ndim))
         return out
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = t gathered the same way"""
+        if t is None:
+            return None
+        if self.crop:
+            key = tuple(
+                slice(None) if d == self.axis else slice(0, n)
+                for d, n in enumerate(self.index.shape)
+            )
+            return np.take_along_axis(t[key], self.index, self.axis)
+        return np.take_along_axis(t, self.index, self.axis)
+
     def backward(self, grad: Array) -> Grads:
         index = np.broadcast_to(self.index, grad.shape)
         flat = _positions(index, self.axis, self.target)
@@ -190,6 +217,15 @@ class ScatterAdd(Function):
         out = np.array(x, copy=True)
         np.add.at(out.reshape(-1), self.flat, src[self.key].reshape(-1))
         return out
+
+    def jvp(self, out: Array, tx: Array | None, ts: Array | None) -> Array | None:
+        """dy = tx with ts scatter-added"""
+        if tx is None and ts is None:
+            return None
+        d = np.zeros(out.shape, out.dtype) if tx is None else np.array(tx, out.dtype, copy=True)
+        if ts is not None:
+            np.add.at(d.reshape(-1), self.flat, ts[self.key].reshape(-1))
+        return d
 
     def backward(self, grad: Array) -> Grads:
         dsrc = np.zeros(self.src_shape, dtype=grad.dtype)
@@ -309,6 +345,10 @@ class Slice(Function):
         self.key, self.shape = key, x.shape
         return x[key]
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = t[key]"""
+        return None if t is None else t[self.key]
+
     def backward(self, grad: Array) -> Grads:
         out = np.zeros(self.shape, dtype=grad.dtype)
         out[self.key] = grad
@@ -409,6 +449,10 @@ class Flip(Function):
         self.axes = axes
         return np.flip(x, axes).copy() if axes else np.array(x, copy=True)
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = flip(t)"""
+        return None if t is None else np.flip(t, self.axes)
+
     def backward(self, grad: Array) -> Grads:
         return (np.flip(grad, self.axes) if self.axes else grad,)
 
@@ -421,6 +465,10 @@ class Roll(Function):
     def forward(self, x: Array, *, shifts: Any, axes: Any) -> Array:
         self.shifts, self.axes = shifts, axes
         return np.roll(x, shifts, axes)
+
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = roll(t)"""
+        return None if t is None else np.roll(t, self.shifts, self.axes)
 
     def backward(self, grad: Array) -> Grads:
         back = -self.shifts if isinstance(self.shifts, int) else tuple(-s for s in self.shifts)
@@ -488,6 +536,12 @@ class Pad(Function):
         np_mode: Any = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
         out: Array = np.pad(x, grow, mode=np_mode)
         return out
+
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = t padded the same way (zeros in constant mode)"""
+        if t is None:
+            return None
+        return Pad().forward(t, pads=self.pads, mode=self.mode, value=0.0)
 
     def backward(self, grad: Array) -> Grads:
         g = grad
@@ -582,6 +636,12 @@ class Repeat(Function):
         xr = x.reshape((1,) * (len(sizes) - x.ndim) + x.shape)
         return np.tile(xr, sizes)
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = t tiled"""
+        if t is None:
+            return None
+        return np.tile(t.reshape((1,) * (len(self.sizes) - t.ndim) + t.shape), self.sizes)
+
     def backward(self, grad: Array) -> Grads:
         dims = grad.shape
         inner = [d // s if s else 0 for d, s in zip(dims, self.sizes, strict=True)]
@@ -629,6 +689,12 @@ class Tri(Function):
     def forward(self, x: Array, *, k: int, lower: bool) -> Array:
         self.k, self.lower = k, lower
         return np.tril(x, k) if lower else np.triu(x, k)
+
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = the same triangle of t"""
+        if t is None:
+            return None
+        return np.tril(t, self.k) if self.lower else np.triu(t, self.k)
 
     def backward(self, grad: Array) -> Grads:
         return (np.tril(grad, self.k) if self.lower else np.triu(grad, self.k),)
@@ -678,6 +744,12 @@ class Diagonal(Function):
         self.offset, self.a1, self.a2, self.shape = offset, a1, a2, x.shape
         return _diagonal_view(x, offset, a1, a2)
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = the same diagonal of t"""
+        if t is None:
+            return None
+        return np.array(_diagonal_view(t, self.offset, self.a1, self.a2), copy=True)
+
     def backward(self, grad: Array) -> Grads:
         out = np.zeros(self.shape, dtype=grad.dtype)
         _diagonal_view(out, self.offset, self.a1, self.a2)[...] = grad
@@ -700,6 +772,10 @@ class Trace(Function):
     def forward(self, x: Array) -> Array:
         self.shape = x.shape
         return np.asarray(np.trace(x), dtype=x.dtype if x.dtype.kind == "f" else None)
+
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = trace(t)"""
+        return None if t is None else np.asarray(np.trace(t), dtype=out.dtype)
 
     def backward(self, grad: Array) -> Grads:
         out = np.zeros(self.shape, dtype=grad.dtype)
@@ -745,6 +821,19 @@ class Einsum(Function):
         full = tuple(_stretch(x, t, sizes) for x, t in zip(xs, terms, strict=True))
         self.s_xs = full
         return np.asarray(np.einsum(",".join(terms) + "->" + out, *full, optimize=len(full) > 1))
+
+    def jvp(self, out: Array, *ts: Array | None) -> Array | None:
+        """dy = sum_i einsum(... t_i in x_i's place ...)"""
+        total: Array | None = None
+        spec = ",".join(self.terms) + "->" + self.out
+        for i, t in enumerate(ts):
+            if t is None:
+                continue
+            args = list(self.s_xs)
+            args[i] = _stretch(t, self.terms[i], self.sizes)
+            part = np.asarray(np.einsum(spec, *args, optimize=len(args) > 1))
+            total = part if total is None else total + part
+        return total
 
     def backward(self, grad: Array) -> Grads:
         terms, sizes, xs = self.terms, self.sizes, self.s_xs

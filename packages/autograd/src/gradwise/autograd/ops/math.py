@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from gradwise.autograd._tangents import lin
 from gradwise.autograd.function import Function, Grads
 from gradwise.autograd.tensor import Cast, Tensor, as_tensor, binary_operands
 from gradwise.core import ops as cops
@@ -19,6 +20,7 @@ from gradwise.core.dtypes import Array, as_dtype
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 _erf_object = np.frompyfunc(math.erf, 1, 1)
+TGrads = tuple[Tensor | None, ...]
 
 
 def _float_input(x: Any, op: str) -> Tensor:
@@ -42,8 +44,16 @@ class Sin(Function):
         self.s_x = x
         return np.sin(x)
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = t cos(x)"""
+        return None if t is None else t * np.cos(self.s_x)
+
     def backward(self, grad: Array) -> Grads:
         return (grad * np.cos(self.s_x),)
+
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """grad cos(x), differentiable."""
+        return (grad * cos(self.saved_input(0, self.s_x)),)
 
 
 class Cos(Function):
@@ -56,8 +66,16 @@ class Cos(Function):
         self.s_x = x
         return np.cos(x)
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = -t sin(x)"""
+        return None if t is None else -(t * np.sin(self.s_x))
+
     def backward(self, grad: Array) -> Grads:
         return (-(grad * np.sin(self.s_x)),)
+
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """-grad sin(x), differentiable."""
+        return (-(grad * sin(self.saved_input(0, self.s_x))),)
 
 
 class Tan(Function):
@@ -70,9 +88,18 @@ class Tan(Function):
         self.s_y = np.tan(x)
         return self.s_y
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = t (1 + y^2)"""
+        return None if t is None else t * (out * out + out.dtype.type(1))
+
     def backward(self, grad: Array) -> Grads:
         y = self.s_y
         return (grad * (y * y + y.dtype.type(1)),)
+
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """grad (1 + y^2), differentiable."""
+        y = self.saved_output(self.s_y)
+        return (grad * (y * y + 1.0),)
 
 
 class Atan2(Function):
@@ -91,10 +118,25 @@ class Atan2(Function):
                 "not broadcast"
             ) from None
 
+    def jvp(self, out: Array, ta: Array | None, tb: Array | None) -> Array | None:
+        """dz = (ta b - tb a) / (a^2 + b^2)"""
+        d = lin((ta, self.s_b), (tb, np.negative(self.s_a)))
+        if d is None:
+            return None
+        a, b = self.s_a, self.s_b
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray(d / (a * a + b * b))
+
     def backward(self, grad: Array) -> Grads:
         a, b = self.s_a, self.s_b
         with np.errstate(divide="ignore", invalid="ignore"):
             scale = grad / (a * a + b * b)
+        return scale * b, -(scale * a)
+
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """grad b / r^2 and -grad a / r^2, differentiable."""
+        a, b = self.saved_input(0, self.s_a), self.saved_input(1, self.s_b)
+        scale = grad / (a * a + b * b)
         return scale * b, -(scale * a)
 
 
@@ -112,10 +154,21 @@ class Log1p(Function):
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.log1p(x)
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = t / (1 + x)"""
+        if t is None:
+            return None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray(t / (self.s_x + self.s_x.dtype.type(1)))
+
     def backward(self, grad: Array) -> Grads:
         x = self.s_x
         with np.errstate(divide="ignore", invalid="ignore"):
             return (grad / (x + x.dtype.type(1)),)
+
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """grad / (1 + x), differentiable."""
+        return (grad / (self.saved_input(0, self.s_x) + 1.0),)
 
 
 class Expm1(Function):
@@ -129,9 +182,17 @@ class Expm1(Function):
             self.s_y = np.expm1(x)
         return self.s_y
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = t (y + 1)"""
+        return None if t is None else t * (out + out.dtype.type(1))
+
     def backward(self, grad: Array) -> Grads:
         y = self.s_y
         return (grad * (y + y.dtype.type(1)),)
+
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """grad (y + 1), differentiable."""
+        return (grad * (self.saved_output(self.s_y) + 1.0),)
 
 
 class Erf(Function):
@@ -145,9 +206,21 @@ class Erf(Function):
         # NumPy has no erf; math.erf per element is exact (correctly rounded libm)
         return np.asarray(_erf_object(x), dtype=x.dtype).reshape(x.shape)
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = t 2 / sqrt(pi) exp(-x^2)"""
+        if t is None:
+            return None
+        x = self.s_x
+        return np.asarray(t * (np.exp(-(x * x)) * x.dtype.type(_TWO_OVER_SQRT_PI)))
+
     def backward(self, grad: Array) -> Grads:
         x = self.s_x
         return (grad * (np.exp(-(x * x)) * x.dtype.type(_TWO_OVER_SQRT_PI)),)
+
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """grad 2 / sqrt(pi) exp(-x^2), differentiable."""
+        x = self.saved_input(0, self.s_x)
+        return (grad * ((-(x * x)).exp() * _TWO_OVER_SQRT_PI),)
 
 
 # ---- powers ------------------------------------------------------------------------------
@@ -163,9 +236,17 @@ class Square(Function):
         self.s_x = x
         return np.square(x)
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = 2 x t"""
+        return None if t is None else t * (self.s_x + self.s_x)
+
     def backward(self, grad: Array) -> Grads:
         x = self.s_x
         return (grad * (x + x),)
+
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """2 x grad, differentiable."""
+        return (grad * (self.saved_input(0, self.s_x) * 2.0),)
 
 
 class Reciprocal(Function):
@@ -179,10 +260,22 @@ class Reciprocal(Function):
             self.s_y = np.reciprocal(x)
         return self.s_y
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = -t y^2"""
+        if t is None:
+            return None
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.asarray(-(t * (out * out)))
+
     def backward(self, grad: Array) -> Grads:
         y = self.s_y
         with np.errstate(over="ignore", invalid="ignore"):
             return (-(grad * (y * y)),)
+
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """-grad y^2, differentiable."""
+        y = self.saved_output(self.s_y)
+        return (-(grad * (y * y)),)
 
 
 # ---- piecewise constant (zero gradient) --------------------------------------------------
@@ -203,12 +296,20 @@ class Piecewise(Function):
             return np.ceil(x)
         return np.round(x, decimals)  # half to even, as PyTorch
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = 0"""
+        return None if t is None else np.zeros_like(out)
+
     def name(self) -> str:
         """``SignBackward``, ``FloorBackward``, ``CeilBackward`` or ``RoundBackward``."""
         return self.kind.capitalize() + "Backward"
 
     def backward(self, grad: Array) -> Grads:
         return (np.zeros_like(grad),)
+
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """Zeros (a constant)."""
+        return (Tensor._wrap(np.zeros_like(grad.data)),)
 
 
 # ---- public functions --------------------------------------------------------------------
