@@ -153,6 +153,29 @@ def _bad(path: PathLike, why: str) -> ValueError:
     return ValueError(f"load: {os.fspath(path)!r} is not a valid safetensors file: {why}")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` for json: a key given twice is an error, not "last one wins"."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _json(path: PathLike, text: str | bytes, what: str) -> Any:
+    """Parse JSON from a file: any malformed, duplicate-keyed, absurdly nested or
+    absurdly long-numbered text is a ``ValueError`` naming the path.
+    """
+    try:
+        raw = text.decode("utf-8") if isinstance(text, bytes) else text
+        return json.loads(raw, object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise _bad(path, f"{what} is nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, int digit limit, ours
+        raise _bad(path, f"{what} is not valid JSON ({exc})") from None
+
+
 def _parse_header(path: PathLike, data: bytes) -> tuple[dict[str, Any], int]:
     """Validate the header of a safetensors file; returns it and the data's start offset."""
     if len(data) < 8:
@@ -162,10 +185,7 @@ def _parse_header(path: PathLike, data: bytes) -> tuple[dict[str, Any], int]:
         raise _bad(path, f"header length {n} exceeds the limit of {MAX_HEADER_BYTES} bytes")
     if 8 + n > len(data):
         raise _bad(path, f"header length {n} runs past the end of the file ({len(data)} bytes)")
-    try:
-        header = json.loads(data[8 : 8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _bad(path, f"the header is not valid JSON ({exc})") from None
+    header = _json(path, data[8 : 8 + n], "the header")
     if not isinstance(header, dict):
         raise _bad(path, "the header is not a JSON object")
     return header, 8 + n
@@ -256,7 +276,7 @@ def _key_order(arrays: Mapping[str, Array], meta: Mapping[str, str]) -> list[str
     """The order the keys were saved in, when gradwise saved the file; else the file's."""
     try:
         order = json.loads(meta.get(_ORDER_KEY, "null"))
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # a foreign or damaged entry: keep the file's order
         order = None
     if isinstance(order, list) and sorted(map(str, order)) == sorted(arrays):
         return [str(k) for k in order]
@@ -370,13 +390,13 @@ def load_checkpoint(path: PathLike) -> dict[str, Any]:
     text = meta.get(_CHECKPOINT_KEY)
     if text is None:
         raise _bad(path, "it is a safetensors file but not a gradwise checkpoint")
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _bad(path, f"the checkpoint metadata is not valid JSON ({exc})") from None
+    doc = _json(path, text, "the checkpoint metadata")
     if not isinstance(doc, dict) or doc.get("version") != _CHECKPOINT_VERSION:
         raise _bad(path, "unknown checkpoint version")
-    tree = _decode(doc.get("tree"), arrays, path)
+    try:
+        tree = _decode(doc.get("tree"), arrays, path)
+    except RecursionError:
+        raise _bad(path, "the checkpoint is nested too deeply") from None
     if not isinstance(tree, dict):
         raise _bad(path, "the checkpoint's top level is not a dict")
     return tree
