@@ -91,6 +91,15 @@ def test_saved_bytes_of_a_view_count_its_own_extent() -> None:
     assert mul.saved_bytes == 10 * 10 * 4 + 4
 
 
+def test_saved_bytes_of_non_contiguous_views() -> None:
+    x = _leaf(4, 3)
+    r = ag.trace_graph((x.T * 2.0).sum())  # an F-ordered view: all of x's 48 bytes
+    assert next(n for n in r.nodes if n.name == "MulBackward").saved_bytes == 48 + 4
+    r = ag.trace_graph((x * x.T.T).sum())  # x and a view of all of x: one extent
+    assert next(n for n in r.nodes if n.name == "MulBackward").saved_bytes == 48
+    assert r.saved_activation_bytes == 0
+
+
 def test_float64_saved_bytes() -> None:
     x = _leaf(5, dtype="float64")
     r = ag.trace_graph((x * x).sum())

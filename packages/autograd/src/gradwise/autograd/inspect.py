@@ -59,7 +59,7 @@ def format_bytes(n: int) -> str:
     return f"{n} B"  # pragma: no cover - the loop always returns
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NodeRecord:
     """One graph node, as :func:`trace_graph` saw it.
 
@@ -338,8 +338,17 @@ def _saved_arrays(node: Node) -> list[Array]:
     return out
 
 
+def _extent(a: Array) -> tuple[int, int]:
+    """The ``[low, high)`` addresses of an array's elements."""
+    if a.flags.c_contiguous:  # the common case, without byte_bounds' stride walk
+        low: int = a.__array_interface__["data"][0]
+        return low, low + a.nbytes
+    lo, hi = byte_bounds(a)
+    return int(lo), int(hi)
+
+
 def _extents(arrays: Iterable[Array]) -> list[tuple[int, int]]:
-    return [byte_bounds(a) for a in arrays if a.size]
+    return [_extent(a) for a in arrays if a.size]
 
 
 def _union_bytes(intervals: list[tuple[int, int]]) -> int:
