@@ -583,3 +583,57 @@ def test_property_gather_grad_is_scatter(shape: Shape, data: st.DataObject) -> N
     ref = ag.scatter_add(ag.zeros(*shape, dtype="float64"), axis, idx, ag.tensor(g))
     assert x.grad is not None
     np.testing.assert_allclose(x.grad.numpy(), ref.numpy(), rtol=1e-14)
+
+
+# ---- forward mode (jvp) and double backward ---------------------------------------------------
+
+_IDX = np.array([[2, 0, 1], [1, 1, 0]])
+HIGHER: list[tuple[str, Any, list[Shape]]] = [
+    ("cumsum", lambda t: ag.cumsum(t * t, -1), [(2, 3)]),
+    ("cumprod", lambda t: ag.cumprod(t, 1), [(2, 4)]),
+    ("cumprod_zero", lambda t: ag.cumprod(t * ag.tensor([1.0, 0.0, 1.0, 1.0]), 1), [(2, 4)]),
+    ("gather", lambda t: ag.gather(t * t, 0, _IDX), [(3, 4)]),
+    ("take_along_axis", lambda t: ag.take_along_axis(t * t, _IDX, 1), [(2, 4)]),
+    ("scatter_add", lambda a, b: ag.scatter_add(a * b.sum(), 1, _IDX, b * b), [(2, 4), (3, 4)]),
+    ("narrow", lambda t: ag.narrow(t, 1, 1, 2) ** 2, [(2, 4)]),
+    ("split", lambda t: ag.split(t, [1, 3], axis=1)[1] ** 3, [(2, 4)]),
+    ("flip", lambda t: ag.flip(t, (0, 1)) * t, [(2, 3)]),
+    ("roll", lambda t: ag.roll(t, (1, -1), (0, 1)) * t, [(2, 3)]),
+    ("pad_constant", lambda t: ag.pad(t, (1, -1, 0, 2), value=0.5) ** 2, [(2, 3)]),
+    ("pad_reflect", lambda t: ag.pad(t * t, (2, 1), mode="reflect"), [(2, 4)]),
+    ("pad_replicate", lambda t: ag.pad(t * t, (1, 2, 1, 0), mode="replicate"), [(2, 3)]),
+    ("pad_circular", lambda t: ag.pad(t * t, (2, 1), mode="circular"), [(2, 3)]),
+    ("repeat", lambda t: t.repeat(2, 1, 2) ** 2, [(2, 3)]),
+    ("tril", lambda t: ag.tril(t * t, -1) + ag.triu(t, 1) ** 3, [(3, 3)]),
+    ("trace", lambda t: ag.trace(t * t), [(3, 4)]),
+    ("diagonal", lambda t: ag.diagonal(t * t, 1, -1, 0), [(3, 4, 2)]),
+    ("einsum_matmul", lambda a, b: ag.einsum("ij,jk->ik", a, b) ** 2, [(2, 3), (3, 2)]),
+    ("einsum_diag", lambda a: ag.einsum("ii->i", a * a), [(3, 3)]),
+    ("einsum_ellipsis", lambda a, b: ag.einsum("...ij,j->...i", a, b * b), [(2, 2, 3), (3,)]),
+    ("einsum_stretch", lambda a, b: ag.einsum("ij,ij->i", a, b) ** 2, [(3, 1), (3, 2)]),
+]
+
+
+def _fd_jvp(fn: Any, xs: list[Arr], vs: list[Arr], eps: float = 1e-6) -> Arr:
+    with ag.no_grad():
+        hi = fn(*[ag.tensor(x + eps * v) for x, v in zip(xs, vs, strict=True)]).numpy()
+        lo = fn(*[ag.tensor(x - eps * v) for x, v in zip(xs, vs, strict=True)]).numpy()
+    out: Arr = (hi - lo) / (2 * eps)
+    return out
+
+
+@pytest.mark.parametrize(("name", "fn", "shapes"), HIGHER, ids=[c[0] for c in HIGHER])
+def test_jvp_matches_finite_differences(
+    name: str, fn: Any, shapes: list[Shape], rng: np.random.Generator
+) -> None:
+    xs = [rng.standard_normal(s) for s in shapes]
+    vs = [rng.standard_normal(s) for s in shapes]
+    out, tangent = ag.jvp(fn, tuple(ag.tensor(x) for x in xs), tuple(ag.tensor(v) for v in vs))
+    np.testing.assert_allclose(out.numpy(), fn(*[ag.tensor(x) for x in xs]).numpy())
+    np.testing.assert_allclose(tangent.numpy(), _fd_jvp(fn, xs, vs), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(("name", "fn", "shapes"), HIGHER, ids=[c[0] for c in HIGHER])
+def test_gradgradcheck(name: str, fn: Any, shapes: list[Shape], rng: np.random.Generator) -> None:
+    xs = [ag.tensor(rng.standard_normal(s), requires_grad=True) for s in shapes]
+    assert ag.gradgradcheck(fn, xs)

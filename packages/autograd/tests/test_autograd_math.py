@@ -351,4 +351,5 @@ def test_to_jvp_and_double_backward_cast_the_tangent(rng: np.random.Generator) -
     assert g is not None
     assert g.dtype == np.float64
     (gg,) = ag.grad(g.sum(), [w])
+    assert gg is not None
     np.testing.assert_allclose(gg.numpy(), 6 * w.numpy(), rtol=1e-6)

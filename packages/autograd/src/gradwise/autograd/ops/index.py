@@ -16,11 +16,13 @@ import numpy as np
 
 from gradwise.autograd._args import shape_args as _shape_args
 from gradwise.autograd.function import Function, Grads
+from gradwise.autograd.ops.shape import cat as _cat_tensors
 from gradwise.autograd.tensor import Tensor, _cast, as_tensor
 from gradwise.core import ops as cops
 from gradwise.core.dtypes import Array, Axis, Shape, result_dtype
 
 fmt = cops.fmt_shape
+TGrads = tuple[Tensor | None, ...]
 
 
 def _axis(ndim: int, axis: int, op: str) -> int:
@@ -101,6 +103,11 @@ class Cumsum(Function):
         a = self.axis
         return (np.flip(np.cumsum(np.flip(grad, a), axis=a), a),)
 
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """The reversed cumsum, differentiable."""
+        a = (self.axis,)
+        return (Flip.apply(Cumsum.apply(Flip.apply(grad, axes=a), axis=self.axis), axes=a),)
+
 
 class Cumprod(Function):
     """y_i = x_0 ... x_i along axis;  dx_k = sum_{i >= k} grad_i prod_{j <= i, j != k} x_j
@@ -143,6 +150,26 @@ class Cumprod(Function):
                 s = g[k] + x[k + 1] * s
                 out[k] = s * y[k - 1] if k else s
         return (np.moveaxis(out, 0, a),)
+
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """The same recurrence with tensor ops (one slice per position), differentiable."""
+        a = self.axis
+        x, y = self.saved_input(0, self.s_x), self.saved_output(self.s_y)
+        n = self.s_x.shape[a]
+        if n == 0:
+            return (grad,)
+        pre = (slice(None),) * a
+
+        def at(t: Tensor, k: int) -> Tensor:
+            return Slice.apply(t, key=(*pre, slice(k, k + 1)))
+
+        parts: list[Tensor] = [grad] * n
+        s = at(grad, n - 1)
+        parts[n - 1] = s * at(y, n - 2) if n > 1 else s
+        for k in range(n - 2, -1, -1):
+            s = at(grad, k) + at(x, k + 1) * s
+            parts[k] = s * at(y, k - 1) if k else s
+        return (_cat_tensors(parts, axis=a),)
 
 
 def cumsum(x: Tensor, axis: int) -> Tensor:
@@ -204,14 +231,20 @@ class Gather(Function):
         np.add.at(out, flat.reshape(-1), grad.reshape(-1))
         return (out.reshape(self.target),)
 
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """grad scatter-added into zeros, differentiable."""
+        zeros = Tensor._wrap(np.zeros(self.target, dtype=grad.data.dtype))
+        index = np.ascontiguousarray(np.broadcast_to(self.index, grad.data.shape))
+        return (ScatterAdd.apply(zeros, grad, index=index, axis=self.axis),)
+
 
 class ScatterAdd(Function):
     """y = x with src[i] added at index[i] along axis;  dx = grad,  dsrc = grad gathered"""
 
-    __slots__ = ("flat", "key", "src_shape")
+    __slots__ = ("axis", "flat", "index", "key", "src_shape")
 
     def forward(self, x: Array, src: Array, *, index: Array, axis: int) -> Array:
-        self.src_shape = src.shape
+        self.src_shape, self.index, self.axis = src.shape, index, axis
         self.flat = _positions(index, axis, x.shape).reshape(-1)
         self.key = tuple(slice(0, n) for n in index.shape)
         out = np.array(x, copy=True)
@@ -232,6 +265,14 @@ class ScatterAdd(Function):
         region = dsrc[self.key]
         region[...] = grad.reshape(-1)[self.flat].reshape(region.shape)
         return grad, dsrc
+
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """grad, and grad gathered (zero-padded to src's shape), differentiable."""
+        picked = Gather.apply(grad, index=self.index, axis=self.axis, crop=True)
+        pads = tuple((0, s - i) for s, i in zip(self.src_shape, self.index.shape, strict=True))
+        if any(hi for _, hi in pads):
+            picked = Pad.apply(picked, pads=pads, mode="constant", value=0.0)
+        return grad, picked
 
 
 def _gather_checks(x: Tensor, axis: int, index: Any, op: str) -> tuple[Array, int]:
@@ -354,6 +395,17 @@ class Slice(Function):
         out[self.key] = grad
         return (out,)
 
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """grad zero-padded back to x's shape, differentiable."""
+        pads = []
+        for d, n in enumerate(self.shape):
+            if d < len(self.key):
+                start, stop, _ = self.key[d].indices(n)
+                pads.append((start, n - max(stop, start)))
+            else:
+                pads.append((0, 0))
+        return (Pad.apply(grad, pads=tuple(pads), mode="constant", value=0.0),)
+
 
 def _slice(t: Tensor, axis: int, start: int, stop: int) -> Tensor:
     key = (slice(None),) * axis + (slice(start, stop),)
@@ -456,6 +508,10 @@ class Flip(Function):
     def backward(self, grad: Array) -> Grads:
         return (np.flip(grad, self.axes) if self.axes else grad,)
 
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """grad flipped back, differentiable."""
+        return (Flip.apply(grad, axes=self.axes),)
+
 
 class Roll(Function):
     """y = x shifted cyclically;  dx = grad shifted back"""
@@ -473,6 +529,11 @@ class Roll(Function):
     def backward(self, grad: Array) -> Grads:
         back = -self.shifts if isinstance(self.shifts, int) else tuple(-s for s in self.shifts)
         return (np.roll(grad, back, self.axes),)
+
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """grad rolled back, differentiable."""
+        back = -self.shifts if isinstance(self.shifts, int) else tuple(-s for s in self.shifts)
+        return (Roll.apply(grad, shifts=back, axes=self.axes),)
 
 
 def flip(x: Tensor, axis: Axis) -> Tensor:
@@ -544,33 +605,78 @@ class Pad(Function):
         return Pad().forward(t, pads=self.pads, mode=self.mode, value=0.0)
 
     def backward(self, grad: Array) -> Grads:
-        g = grad
+        return (_pad_adjoint(grad, self.pads, self.mode, self.shape, self.crop),)
+
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """The adjoint with tensor ops: constant mode is a pad by the negated widths."""
         if self.mode == "constant":
-            key = tuple(
-                slice(max(lo, 0), g.shape[d] - max(hi, 0)) for d, (lo, hi) in enumerate(self.pads)
+            back = tuple((-lo, -hi) for lo, hi in self.pads)
+            return (Pad.apply(grad, pads=back, mode="constant", value=0.0),)
+        return (PadAdjoint.apply(grad, pads=self.pads, mode=self.mode, shape=self.shape),)
+
+
+def _pad_adjoint(
+    grad: Array,
+    pads: tuple[tuple[int, int], ...],
+    mode: str,
+    shape: Shape,
+    crop: tuple[slice, ...] | None = None,
+) -> Array:
+    """Pad's backward: the centre of grad, plus the padding folded back onto the input."""
+    g = grad
+    if mode == "constant":
+        key = tuple(slice(max(lo, 0), g.shape[d] - max(hi, 0)) for d, (lo, hi) in enumerate(pads))
+        out = np.zeros(shape, dtype=grad.dtype)
+        if crop is None:
+            crop = tuple(
+                slice(max(-lo, 0), n - max(-hi, 0)) for (lo, hi), n in zip(pads, shape, strict=True)
             )
-            out = np.zeros(self.shape, dtype=grad.dtype)
-            out[self.crop] = g[key]
-            return (out,)
-        for d in range(len(self.pads) - 1, -1, -1):
-            lo, hi = self.pads[d]
-            if lo == 0 and hi == 0:
-                continue
-            g = np.moveaxis(g, d, 0)
-            n = g.shape[0] - lo - hi
-            core = g[lo : lo + n].copy()
-            left, right = g[:lo], g[lo + n :]
-            if self.mode == "reflect":
-                core[1 : lo + 1] += left[::-1]
-                core[n - 1 - hi : n - 1] += right[::-1]
-            elif self.mode == "replicate":
-                core[0] += left.sum(axis=0)
-                core[n - 1] += right.sum(axis=0)
-            else:  # circular
-                core[n - lo :] += left
-                core[:hi] += right
-            g = np.moveaxis(core, 0, d)
-        return (g,)
+        out[crop] = g[key]
+        return out
+    for d in range(len(pads) - 1, -1, -1):
+        lo, hi = pads[d]
+        if lo == 0 and hi == 0:
+            continue
+        g = np.moveaxis(g, d, 0)
+        n = g.shape[0] - lo - hi
+        core = g[lo : lo + n].copy()
+        left, right = g[:lo], g[lo + n :]
+        if mode == "reflect":
+            core[1 : lo + 1] += left[::-1]
+            core[n - 1 - hi : n - 1] += right[::-1]
+        elif mode == "replicate":
+            core[0] += left.sum(axis=0)
+            core[n - 1] += right.sum(axis=0)
+        else:  # circular
+            core[n - lo :] += left
+            core[:hi] += right
+        g = np.moveaxis(core, 0, d)
+    return g
+
+
+class PadAdjoint(Function):
+    """y = the adjoint of a reflect/replicate/circular pad applied to x (Pad's backward, as
+    an op for double backward);  dx = grad padded the same way
+    """
+
+    __slots__ = ("mode", "pads")
+
+    def forward(
+        self, x: Array, *, pads: tuple[tuple[int, int], ...], mode: str, shape: Shape
+    ) -> Array:
+        self.pads, self.mode = pads, mode
+        return _pad_adjoint(x, pads, mode, shape)
+
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = the adjoint applied to t"""
+        return None if t is None else _pad_adjoint(t, self.pads, self.mode, out.shape)
+
+    def backward(self, grad: Array) -> Grads:
+        return (Pad().forward(grad, pads=self.pads, mode=self.mode, value=0.0),)
+
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """grad padded, differentiable."""
+        return (Pad.apply(grad, pads=self.pads, mode=self.mode, value=0.0),)
 
 
 def pad(
@@ -653,6 +759,15 @@ class Repeat(Function):
         summed = g.sum(axis=tuple(range(0, len(split), 2)))
         return (summed.reshape(self.shape),)
 
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """grad summed over the copies, differentiable."""
+        base = (1,) * (len(self.sizes) - len(self.shape)) + self.shape
+        split: list[int] = []
+        for s, b in zip(self.sizes, base, strict=True):
+            split += [s, b]
+        summed = grad.reshape(*split).sum(axis=tuple(range(0, len(split), 2)))
+        return (summed.reshape(*self.shape),)
+
 
 def repeat(x: Tensor, *sizes: Any) -> Tensor:
     """PyTorch's ``Tensor.repeat``: tile ``sizes[i]`` copies along each axis; extra leading
@@ -698,6 +813,10 @@ class Tri(Function):
 
     def backward(self, grad: Array) -> Grads:
         return (np.tril(grad, self.k) if self.lower else np.triu(grad, self.k),)
+
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """The same triangle of grad, differentiable."""
+        return (Tri.apply(grad, k=self.k, lower=self.lower),)
 
     def name(self) -> str:
         """``TrilBackward`` or ``TriuBackward``."""
@@ -755,6 +874,43 @@ class Diagonal(Function):
         _diagonal_view(out, self.offset, self.a1, self.a2)[...] = grad
         return (out,)
 
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """grad placed on the diagonal of zeros, differentiable."""
+        return (
+            DiagonalAdjoint.apply(
+                grad, offset=self.offset, a1=self.a1, a2=self.a2, shape=self.shape
+            ),
+        )
+
+
+class DiagonalAdjoint(Function):
+    """y = zeros of ``shape`` with x on a diagonal (Diagonal's backward, as an op);
+    dx = that diagonal of grad
+    """
+
+    __slots__ = ("a1", "a2", "offset")
+
+    def forward(self, x: Array, *, offset: int, a1: int, a2: int, shape: Shape) -> Array:
+        self.offset, self.a1, self.a2 = offset, a1, a2
+        out = np.zeros(shape, dtype=x.dtype)
+        _diagonal_view(out, offset, a1, a2)[...] = x
+        return out
+
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = t placed the same way"""
+        if t is None:
+            return None
+        d = np.zeros(out.shape, dtype=out.dtype)
+        _diagonal_view(d, self.offset, self.a1, self.a2)[...] = t
+        return d
+
+    def backward(self, grad: Array) -> Grads:
+        return (np.array(_diagonal_view(grad, self.offset, self.a1, self.a2), copy=True),)
+
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """The diagonal of grad, differentiable."""
+        return (Diagonal.apply(grad, offset=self.offset, a1=self.a1, a2=self.a2),)
+
 
 def _diagonal_view(x: Array, offset: int, a1: int, a2: int) -> Array:
     """A writeable view of a diagonal (np.diagonal's is read-only)."""
@@ -781,6 +937,12 @@ class Trace(Function):
         out = np.zeros(self.shape, dtype=grad.dtype)
         _diagonal_view(out, 0, 0, 1)[...] = grad
         return (out,)
+
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """grad on the main diagonal, differentiable."""
+        n = min(self.shape)
+        line = grad.reshape(1).expand(n)
+        return (DiagonalAdjoint.apply(line, offset=0, a1=0, a2=1, shape=self.shape),)
 
 
 def diagonal(x: Tensor, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
@@ -818,8 +980,8 @@ class Einsum(Function):
 
     def forward(self, *xs: Array, terms: tuple[str, ...], out: str, sizes: dict[str, int]) -> Array:
         self.terms, self.out, self.sizes = terms, out, sizes
+        self.s_xs = xs
         full = tuple(_stretch(x, t, sizes) for x, t in zip(xs, terms, strict=True))
-        self.s_xs = full
         return np.asarray(np.einsum(",".join(terms) + "->" + out, *full, optimize=len(full) > 1))
 
     def jvp(self, out: Array, *ts: Array | None) -> Array | None:
@@ -829,14 +991,15 @@ class Einsum(Function):
         for i, t in enumerate(ts):
             if t is None:
                 continue
-            args = list(self.s_xs)
+            args = [_stretch(x, u, self.sizes) for x, u in zip(self.s_xs, self.terms, strict=True)]
             args[i] = _stretch(t, self.terms[i], self.sizes)
             part = np.asarray(np.einsum(spec, *args, optimize=len(args) > 1))
             total = part if total is None else total + part
         return total
 
     def backward(self, grad: Array) -> Grads:
-        terms, sizes, xs = self.terms, self.sizes, self.s_xs
+        terms, sizes = self.terms, self.sizes
+        xs = [_stretch(x, u, sizes) for x, u in zip(self.s_xs, terms, strict=True)]
         grads: list[Array | None] = []
         for i, term in enumerate(terms):
             unique = "".join(dict.fromkeys(term))
@@ -857,6 +1020,55 @@ class Einsum(Function):
                 res = full
             grads.append(res.astype(grad.dtype, copy=False))
         return tuple(grads)
+
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """The same contractions with tensor ops, differentiable."""
+        terms, sizes = self.terms, self.sizes
+        saved = [self.saved_input(j, x) for j, x in enumerate(self.s_xs)]
+        grads: list[Tensor | None] = []
+        for i, term in enumerate(terms):
+            unique = "".join(dict.fromkeys(term))
+            others = tuple(terms[j] for j in range(len(terms)) if j != i)
+            avail = set(self.out).union(*others)
+            present = "".join(c for c in unique if c in avail)
+            args = [saved[j] for j in range(len(terms)) if j != i]
+            res = Einsum.apply(grad, *args, terms=(self.out, *others), out=present, sizes=sizes)
+            if len(present) < len(unique):
+                res = res.reshape(*[sizes[c] if c in avail else 1 for c in unique])
+                res = res.expand(*[sizes[c] for c in unique])
+            if len(unique) < len(term):
+                res = EinsumEmbed.apply(res, term=term, unique=unique, sizes=sizes)
+            grads.append(res)
+        return tuple(grads)
+
+
+class EinsumEmbed(Function):
+    """y = zeros over a term with repeated letters, x on its diagonal (einsum's backward for
+    such a term, as an op);  dx = einsum(term -> unique letters)(grad)
+    """
+
+    __slots__ = ("sizes", "term", "unique")
+
+    def forward(self, x: Array, *, term: str, unique: str, sizes: dict[str, int]) -> Array:
+        self.term, self.unique, self.sizes = term, unique, sizes
+        out = np.zeros([sizes[c] for c in term], dtype=x.dtype)
+        np.einsum(term + "->" + unique, out)[...] = x
+        return out
+
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """dy = t placed the same way"""
+        if t is None:
+            return None
+        d = np.zeros(out.shape, dtype=out.dtype)
+        np.einsum(self.term + "->" + self.unique, d)[...] = t
+        return d
+
+    def backward(self, grad: Array) -> Grads:
+        return (np.array(np.einsum(self.term + "->" + self.unique, grad), copy=True),)
+
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """The diagonal of grad, differentiable."""
+        return (Einsum.apply(grad, terms=(self.term,), out=self.unique, sizes=self.sizes),)
 
 
 def _stretch(x: Array, term: str, sizes: dict[str, int]) -> Array:
