@@ -402,6 +402,16 @@ def test_explain_numpy_round_trip() -> None:
     assert e.where == "an array saved by MulBackward (node 1)"
 
 
+def test_explain_constant_unused_tensor_is_not_taken_for_a_copy() -> None:
+    w = _leaf(3)
+    z = ag.zeros(3, requires_grad=True)  # an unused bias initialised to zeros
+    y = (w * ag.zeros(3)).sum()  # the graph saves a zeros array of the same shape
+    e = ag.explain(y, {"z": z})["z"]
+    assert "copy" not in e.reason and "never used" in e.reason
+    nan = ag.explain(y, {"n": ag.full((3,), float("nan"), requires_grad=True)})
+    assert "copy" not in nan["n"].reason and "never used" in nan["n"].reason
+
+
 def test_explain_memory_shared_outside_the_graph() -> None:
     x, w = _leaf(3), _leaf(3, seed=1)
     y = (Tensor._wrap(x.numpy()) * w).sum()  # a new tensor around the same memory

@@ -802,7 +802,9 @@ def _explain_one(name: str, t: Tensor, output: Tensor, g: _Graph | None) -> Expl
                     "cannot flow through NumPy; use the tensor itself",
                     f"an array saved by {g.nodes[j].name()} (node {j})",
                 )
-        for j, a in g.saved:
+        # a constant tensor (zeros, ones) matches too many arrays to tell anything
+        varied = data.size > 1 and not bool(np.all(data == data.flat[0]))
+        for j, a in g.saved if varied else ():
             if a.shape == data.shape and a.dtype == dt and np.array_equal(a, data):
                 return ExplainEntry(
                     name,
@@ -818,7 +820,8 @@ def _explain_one(name: str, t: Tensor, output: Tensor, g: _Graph | None) -> Expl
                 name,
                 False,
                 f"a {cops.fmt_shape(a.shape)} {a.dtype} array of its shape is in the graph: "
-                "an op without gradient (comparison, argmax, integer op) cut the path",
+                "most likely an op without gradient (comparison, argmax, integer op) made "
+                "it from this tensor and cut the path (else: never used)",
                 f"an array saved by {g.nodes[j].name()} (node {j})",
             )
     for j, pos, s, d in g.cuts:
@@ -835,9 +838,9 @@ def _explain_one(name: str, t: Tensor, output: Tensor, g: _Graph | None) -> Expl
             return ExplainEntry(
                 name,
                 False,
-                f"a {shape} tensor without gradient enters the graph there: maybe this "
-                "tensor, detached (.detach()), computed under no_grad()/inference_mode(), "
-                "or passed through NumPy",
+                f"a {shape} tensor without gradient enters the graph there: this tensor "
+                "after .detach(), no_grad()/inference_mode() or a NumPy round trip, or "
+                "another tensor of its shape (then this one was never used)",
                 g.place(j, pos),
             )
     return ExplainEntry(
