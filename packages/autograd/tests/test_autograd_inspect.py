@@ -457,6 +457,15 @@ def test_explain_parameter_never_used() -> None:
     assert not e["unused"].reached
     assert "never used in the forward" in e["unused"].reason
     assert e["unused"].where == "nowhere: none of the graph's 4 nodes takes it"
+    c = ag.tensor(np.ones((2, 3), np.float32))
+    inner = _leaf(3, 3, seed=3)
+    with ag.no_grad():
+        h = c @ inner  # a layer run under no_grad: its path is cut where h enters
+    e2 = ag.explain((h * w).sum(), {"inner": inner})["inner"]
+    assert e2.where == (
+        "nowhere: none of the graph's 3 nodes takes it; tensors without gradient enter at "
+        "input 0 of MulBackward (node 1) ((2, 3))"
+    )
     text = str(e)
     assert "unused: NO gradient" in text and "where: nowhere" in text
 

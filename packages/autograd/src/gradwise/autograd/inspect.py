@@ -843,9 +843,14 @@ def _explain_one(name: str, t: Tensor, output: Tensor, g: _Graph | None) -> Expl
                 "another tensor of its shape (then this one was never used)",
                 g.place(j, pos),
             )
-    return ExplainEntry(
-        name, False, _NO_PATH, f"nowhere: none of the graph's {len(g.nodes)} nodes takes it"
-    )
+    where = f"nowhere: none of the graph's {len(g.nodes)} nodes takes it"
+    floats = [(j, pos, s) for j, pos, s, d in g.cuts if d.kind == "f"]
+    if floats:
+        # if it was used, its path was cut before one of these (the batch enters there too)
+        shown = [f"{g.place(j, pos)} ({cops.fmt_shape(s)})" for j, pos, s in floats[:3]]
+        more = f" and {len(floats) - 3} more" if len(floats) > 3 else ""
+        where += "; tensors without gradient enter at " + ", ".join(shown) + more
+    return ExplainEntry(name, False, _NO_PATH, where)
 
 
 def explain(output: Tensor, tensors: TensorsArg) -> ExplainReport:
