@@ -393,3 +393,64 @@ def test_property_vector_norm_matches_numpy(a: Arr, p: float) -> None:
     np.testing.assert_allclose(got, np.linalg.norm(a, p, -1), rtol=1e-12, atol=1e-300)
     if np.all(np.abs(a) > 1e-3):
         assert gradcheck(lambda t: linalg.norm(t, p, -1), [_t(a)])
+
+
+# ---- forward mode (jvp) and double backward ---------------------------------------------------
+
+
+def _sym(t: Tensor) -> Tensor:
+    return (t + t.mT) * 0.5 + ag.tensor(4.0 * np.eye(t.shape[-1]))
+
+
+HIGHER: list[tuple[str, Any, list[Shape]]] = [
+    ("det", lambda a: linalg.det(a + ag.tensor(3 * np.eye(3))), [(2, 3, 3)]),
+    ("slogdet", lambda a: linalg.slogdet(a + ag.tensor(3 * np.eye(3))).logabsdet, [(3, 3)]),
+    ("inv", lambda a: linalg.inv(a + ag.tensor(3 * np.eye(2))), [(2, 2, 2)]),
+    ("solve_vector", lambda a, b: linalg.solve(a + ag.tensor(3 * np.eye(3)), b), [(3, 3), (3,)]),
+    (
+        "solve_matrix",
+        lambda a, b: linalg.solve(a + ag.tensor(3 * np.eye(3)), b),
+        [(2, 3, 3), (3, 2)],
+    ),
+    ("cholesky", lambda a: linalg.cholesky(_sym(a)), [(3, 3)]),
+    ("cholesky_upper", lambda a: linalg.cholesky(_sym(a), upper=True), [(2, 2, 2)]),
+    ("norm2", lambda x: linalg.norm(x, 2, 1), [(2, 3)]),
+    ("norm3", lambda x: linalg.norm(x, 3, 0, keepdims=True), [(3, 2)]),
+    ("norm_half", lambda x: linalg.norm(x * x + 0.1, 0.5, -1), [(2, 3)]),
+    ("norm1", lambda x: linalg.norm(x, 1, 1) ** 2, [(2, 3)]),
+    ("norm_inf", lambda x: linalg.norm(x, math.inf, 1) ** 2, [(2, 3)]),
+    ("norm_fro", lambda x: linalg.norm(x, "fro"), [(3, 4)]),
+    ("norm_all", lambda x: linalg.norm(x), [(2, 3, 2)]),
+]
+
+
+def _fd_jvp(fn: Any, xs: list[Arr], vs: list[Arr], eps: float = 1e-6) -> Arr:
+    with ag.no_grad():
+        hi = fn(*[ag.tensor(x + eps * v) for x, v in zip(xs, vs, strict=True)]).numpy()
+        lo = fn(*[ag.tensor(x - eps * v) for x, v in zip(xs, vs, strict=True)]).numpy()
+    out: Arr = (hi - lo) / (2 * eps)
+    return out
+
+
+@pytest.mark.parametrize(("name", "fn", "shapes"), HIGHER, ids=[c[0] for c in HIGHER])
+def test_jvp_matches_finite_differences(
+    name: str, fn: Any, shapes: list[Shape], rng: np.random.Generator
+) -> None:
+    xs = [rng.standard_normal(s) for s in shapes]
+    vs = [rng.standard_normal(s) for s in shapes]
+    out, tangent = ag.jvp(fn, tuple(ag.tensor(x) for x in xs), tuple(ag.tensor(v) for v in vs))
+    np.testing.assert_allclose(out.numpy(), fn(*[ag.tensor(x) for x in xs]).numpy())
+    np.testing.assert_allclose(tangent.numpy(), _fd_jvp(fn, xs, vs), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(("name", "fn", "shapes"), HIGHER, ids=[c[0] for c in HIGHER])
+def test_gradgradcheck(name: str, fn: Any, shapes: list[Shape], rng: np.random.Generator) -> None:
+    xs = [ag.tensor(rng.standard_normal(s), requires_grad=True) for s in shapes]
+    assert ag.gradgradcheck(fn, xs)
+
+
+def test_det_jvp_at_a_singular_matrix(rng: np.random.Generator) -> None:
+    a = rng.standard_normal((3, 2)) @ rng.standard_normal((2, 3))
+    v = rng.standard_normal((3, 3))
+    _, tangent = ag.jvp(linalg.det, (ag.tensor(a),), (ag.tensor(v),))
+    np.testing.assert_allclose(tangent.numpy(), _fd_jvp(linalg.det, [a], [v]), atol=1e-7)

@@ -19,6 +19,7 @@ from gradwise.core import ops as cops
 from gradwise.core.dtypes import Array, result_dtype
 
 fmt = cops.fmt_shape
+TGrads = tuple[Tensor | None, ...]
 
 __all__ = ["LinAlgError", "SlogdetResult", "cholesky", "det", "inv", "norm", "slogdet", "solve"]
 
@@ -89,6 +90,15 @@ class Det(Function):
     def backward(self, grad: Array) -> Grads:
         return (_adjugate_t(self.s_a) * grad[..., None, None],)
 
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """grad det(A) A^-T, differentiable (A must be invertible here)."""
+        a = self.saved_input(0, self.s_a)
+        if self.s_a.shape[-1] == 0:
+            return (Tensor._wrap(np.zeros(self.s_a.shape, dtype=self.s_a.dtype)),)
+        d = Det.apply(a)  # recomputed: the output array is not kept
+        scale = (grad * d).reshape(*grad.data.shape, 1, 1)
+        return (scale * inv(a).mT,)
+
 
 class LogAbsDet(Function):
     """y = log|det(A)|;  dA = grad A^-T"""
@@ -122,6 +132,11 @@ class LogAbsDet(Function):
                 f"{fmt(self.s_a.shape)} (its logabsdet is -inf)"
             ) from None
         return (inv_t * grad[..., None, None],)
+
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """grad A^-T, differentiable."""
+        a = self.saved_input(0, self.s_a)
+        return (grad.reshape(*grad.data.shape, 1, 1) * inv(a).mT,)
 
 
 class SlogdetResult(NamedTuple):
@@ -176,6 +191,11 @@ class Inv(Function):
         yt = _mT(self.s_y)
         return (-(yt @ grad @ yt),)
 
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """-Y^T grad Y^T, differentiable."""
+        yt = self.saved_output(self.s_y).mT
+        return (-(yt @ grad @ yt),)
+
 
 class Solve(Function):
     """X = A^-1 B;  dB = A^-T grad,  dA = -dB X^T (B a matrix batch; vectors get an axis)"""
@@ -218,6 +238,17 @@ class Solve(Function):
         db = np.linalg.solve(np.broadcast_to(_mT(a), (*batch, *a.shape[-2:])), g)
         da = -(db @ _mT(self.s_x))
         return da, (db[..., 0] if self.vector else db)
+
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """dB = solve(A^T, grad), dA = -dB X^T, differentiable."""
+        a = self.saved_input(0, self.s_a)
+        x = self.saved_output(self.s_x[..., 0] if self.vector else self.s_x)
+        g = grad
+        if self.vector:
+            g, x = g.unsqueeze(-1), x.unsqueeze(-1)
+        db = solve(a.mT, g)
+        da = -(db @ x.mT)
+        return da, (db.squeeze(-1) if self.vector else db)
 
 
 class Cholesky(Function):
@@ -262,6 +293,20 @@ class Cholesky(Function):
         diag *= 0.5
         ga = _mT(l_inv) @ phi @ l_inv
         return ((ga + _mT(ga)) * low.dtype.type(0.5),)
+
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """The same formula with tensor ops, differentiable."""
+        out = self.saved_output(self.s_l)
+        low = out.mT if self.upper else out
+        g = grad.mT if self.upper else grad
+        n = self.s_l.shape[-1]
+        half = np.tril(np.ones((n, n), dtype=self.s_l.dtype)) - 0.5 * np.eye(
+            n, dtype=self.s_l.dtype
+        )
+        phi = (low.mT @ g) * Tensor._wrap(half)
+        l_inv = inv(low)
+        ga = l_inv.mT @ phi @ l_inv
+        return ((ga + ga.mT) * 0.5,)
 
 
 def inv(A: Tensor) -> Tensor:
@@ -367,6 +412,37 @@ class VectorNorm(Function):
     def backward(self, grad: Array) -> Grads:
         g = grad if self.keepdims else grad.reshape(self.s_y.shape)
         return (self._slope() * g,)
+
+    def backward_graph(self, grad: Tensor) -> TGrads:
+        """grad dy/dx with tensor ops, differentiable (0 where y == 0 or, for p != 2, x == 0)."""
+        from gradwise.autograd.ops.elementwise import where as _where
+        from gradwise.autograd.ops.math import sign as _sign
+
+        xa, ya, p = self.s_x, self.s_y, self.p
+        g = grad if self.keepdims else grad.reshape(*ya.shape)
+        if p == 0:
+            return (Tensor._wrap(np.zeros(xa.shape, dtype=xa.dtype)),)
+        x = self.saved_input(0, xa)
+        if p == 1:
+            return (_sign(x) * g,)
+        if math.isinf(p):
+            return (_sign(x) * Tensor._wrap(self._slope() * np.sign(xa)) * g,)
+        kept = (
+            ya
+            if self.keepdims
+            else ya.reshape([n for d, n in enumerate(ya.shape) if d not in self.axes])
+        )
+        y = self.saved_output(kept)
+        if not self.keepdims:
+            y = y.reshape(*ya.shape)
+        y_zero = np.broadcast_to(ya == 0, xa.shape)
+        y_safe = _where(ya == 0, 1.0, y)
+        if p == 2:
+            return (_where(y_zero, 0.0, x / y_safe) * g,)
+        dead = y_zero | (xa == 0)
+        x_safe = _where(xa == 0, 1.0, x)
+        slope = _sign(x) * x_safe.abs() ** (p - 1) / y_safe ** (p - 1)
+        return (_where(dead, 0.0, slope) * g,)
 
 
 def _amax(x: Array, axes: tuple[int, ...]) -> Array:
