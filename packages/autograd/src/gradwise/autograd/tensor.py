@@ -127,6 +127,11 @@ class Tensor:
                     f"grad: assigned gradient has shape {cops.fmt_shape(value.data.shape)} "
                     f"but the tensor has shape {cops.fmt_shape(self.data.shape)}"
                 )
+            if value.data.dtype != self.data.dtype:
+                raise TypeError(
+                    f"grad: assigned gradient has dtype {value.data.dtype} but the tensor has "
+                    f"dtype {self.data.dtype} (a tensor's .grad has the tensor's dtype)"
+                )
         self._grad = value
 
     @property

@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from gradwise.optim.optimizer import Optimizer
+from gradwise.optim.optimizer import Optimizer, check_number
 
 __all__ = [
     "CosineAnnealingLR",
@@ -36,9 +36,7 @@ def _positive_int(op: str, name: str, value: object) -> int:
 
 
 def _real(op: str, name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{op}: {name} must be a real number, got {type(value).__name__}")
-    return float(value)
+    return check_number(op, name, value)
 
 
 class LRScheduler:

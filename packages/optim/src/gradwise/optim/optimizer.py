@@ -41,7 +41,12 @@ class ParameterDtypeError(TypeError, ValueError):
 
 
 def check_number(opt: str, name: str, value: object) -> float:
-    """``value`` as a Python float, or a TypeError naming the optimizer and the option."""
+    """``value`` as a Python float, or a TypeError naming the optimizer and the option.
+
+    NumPy scalars and 0-d real arrays count as numbers (as 0-d tensors do in PyTorch).
+    """
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
+        value = value.item()
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise TypeError(f"{opt}: {name} must be a real number, got {type(value).__name__}")
     return float(value)
@@ -94,7 +99,9 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.param_groups = []
         self.state = defaultdict(dict)
-        if isinstance(params, Tensor | np.ndarray | Mapping | str):
+        if isinstance(params, Tensor | np.ndarray | Mapping | str) or not hasattr(
+            params, "__iter__"
+        ):
             raise TypeError(
                 f"{name}: params must be an iterable of Tensors or of dicts, but got "
                 f"{type(params).__name__}"
