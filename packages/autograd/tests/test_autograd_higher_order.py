@@ -18,6 +18,13 @@ from gradwise.core.random import Generator
 Fn = Callable[..., Any]
 
 
+def _d(y: Tensor, x: Tensor, create_graph: bool = True) -> Tensor:
+    """dy/dx (y summed), asserting it exists."""
+    (g,) = ag.grad(y.sum(), x, create_graph=create_graph)
+    assert g is not None
+    return g
+
+
 def _t(shape: tuple[int, ...], seed: int, low: float = -1.5, high: float = 1.5) -> Tensor:
     gen = Generator(seed)
     return ag.tensor(gen.uniform(shape, low, high, np.float64), requires_grad=True)
@@ -140,20 +147,14 @@ def test_second_derivatives_through_inplace_ops(fn: Fn) -> None:
 def test_third_derivative() -> None:
     x = ag.tensor(np.array([0.3, -1.2, 2.0]), requires_grad=True)
     y = x.tanh() * x.exp()
-    (g1,) = ag.grad(y.sum(), x, create_graph=True)
-    (g2,) = ag.grad(g1.sum(), x, create_graph=True)
-    (g3,) = ag.grad(g2.sum(), x)
-    assert g1 is not None and g2 is not None and g3 is not None
+    g3 = _d(_d(_d(y, x), x), x, create_graph=False)
     # numeric third derivative: central differences of the analytic second derivative
     eps = 1e-5
 
     def second(v: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         t = ag.tensor(v, requires_grad=True)
         f = t.tanh() * t.exp()
-        (a,) = ag.grad(f.sum(), t, create_graph=True)
-        (b,) = ag.grad(a.sum(), t)
-        assert b is not None
-        return b.numpy()
+        return _d(_d(f, t), t, create_graph=False).numpy()
 
     xd = x.numpy()
     numeric = (second(xd + eps) - second(xd - eps)) / (2 * eps)
@@ -162,10 +163,9 @@ def test_third_derivative() -> None:
 
 def test_third_derivative_of_cube_is_six() -> None:
     x = ag.tensor([1.0, -2.0, 0.5], dtype="float64", requires_grad=True)
-    (g,) = ag.grad((x**3).sum(), x, create_graph=True)
-    (h,) = ag.grad(g.sum(), x, create_graph=True)
-    (t,) = ag.grad(h.sum(), x)
-    assert g is not None and h is not None and t is not None
+    g = _d(x**3, x)
+    h = _d(g, x)
+    t = _d(h, x, create_graph=False)
     np.testing.assert_allclose(g.numpy(), 3 * x.numpy() ** 2)
     np.testing.assert_allclose(h.numpy(), 6 * x.numpy())
     np.testing.assert_allclose(t.numpy(), [6.0, 6.0, 6.0])
@@ -196,9 +196,8 @@ def test_create_graph_retains_the_graph_and_accumulates_out_of_place() -> None:
 
 def test_float32_stays_float32_in_double_backward() -> None:
     x = ag.tensor([0.5, 1.0, 2.0], requires_grad=True)
-    (g,) = ag.grad((x.tanh() * x).sum() * 2.0, x, create_graph=True)
-    (h,) = ag.grad(g.sum(), x)
-    assert g is not None and h is not None
+    g = _d(x.tanh() * x * 2.0, x)
+    h = _d(g, x, create_graph=False)
     assert g.dtype == np.float32 and h.dtype == np.float32
 
 

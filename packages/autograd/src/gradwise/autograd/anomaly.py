@@ -57,7 +57,7 @@ def is_anomaly_enabled() -> bool:
     return grad_mode.STATE.anomaly
 
 
-class detect_anomaly:  # noqa: N801 - named as PyTorch's context manager
+class detect_anomaly:
     """Context manager and decorator: record where ops are created and raise on NaN/Inf
     produced in backward (this thread only).
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import inspect
 import weakref
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -219,9 +219,13 @@ class BackwardFunction(Op):
 
 class _OutputSlot(Op):
     """Output ``j`` of a multi-output Function: its gradient goes into a flat buffer of all
-    the outputs, which is what the Function's node receives (so gradients simply add)."""
+    the outputs, which is what the Function's node receives (so gradients simply add).
+    """
 
     __slots__ = ("lo", "size", "total")
+    lo: int
+    size: int
+    total: int
 
     def backward(self, grad: Array) -> Grads:
         flat = np.zeros(self.total, dtype=grad.dtype)
@@ -238,7 +242,18 @@ class _OutputSlot(Op):
         return (ScatterAdd.apply(flat, key=key, shape=(self.total,), advanced=False),)
 
 
-class Function(Op):
+if TYPE_CHECKING:
+
+    class _FunctionBase:
+        """What type checkers see: the public Function is not an Op (its forward and
+        backward are static methods with their own signatures).
+        """
+
+else:
+    _FunctionBase = Op
+
+
+class Function(_FunctionBase):
     """Base class of custom differentiable ops (PyTorch's ``torch.autograd.Function``).
 
     Subclasses define ``@staticmethod forward(ctx, *args)`` and ``@staticmethod
@@ -258,24 +273,25 @@ class Function(Op):
         super().__init_subclass__(**kwargs)
         cls._legacy = not isinstance(inspect.getattr_static(cls, "forward"), staticmethod)
         if cls._legacy and "apply" not in cls.__dict__:
-            fast = _fm._specialised_apply(cls)
+            fast = _fm._specialised_apply(cls)  # type: ignore[arg-type]
             generic = Op.__dict__["apply"]
-            cls.apply = classmethod(fast) if fast is not None else generic  # type: ignore[method-assign,assignment]
+            cls.apply = classmethod(fast) if fast is not None else generic  # type: ignore[method-assign]
 
     @staticmethod
-    def forward(ctx: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def forward(ctx: Any, *args: Any, **kwargs: Any) -> Any:
         """Compute the output(s) from the arguments (tensors and anything else)."""
         raise NotImplementedError("Function.forward must be overridden (a @staticmethod)")
 
     @staticmethod
-    def backward(ctx: Any, *grads: Any) -> Any:  # type: ignore[override]
+    def backward(ctx: Any, *grads: Any) -> Any:
         """One gradient per ``forward`` argument, given one per output."""
         raise NotImplementedError("Function.backward must be overridden (a @staticmethod)")
 
     @classmethod
-    def apply(cls, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def apply(cls, *args: Any, **kwargs: Any) -> Any:
         """Run ``forward`` and, when grad mode is on and a tensor argument requires grad,
-        record one node for ``backward``. Returns what ``forward`` returned."""
+        record one node for ``backward``. Returns what ``forward`` returned.
+        """
         node = BackwardFunction(cls)
         node.needs_input_grad = tuple(isinstance(a, Tensor) and a._rg for a in args)
         state = grad_mode.STATE
@@ -314,7 +330,7 @@ class Function(Op):
         flat_dtype = result_dtype(*[o.data.dtype for o in diff_outs]) if diff_outs else None
         lo = 0
         out_nodes: dict[int, Node] = {}
-        for j, (o, d) in enumerate(zip(outs, diff, strict=True)):
+        for o, d in zip(outs, diff, strict=True):
             if not isinstance(o, Tensor):
                 new_outs.append(o)
                 continue

@@ -1,5 +1,6 @@
 """``Tensor.backward``: validate the seed gradient, then run the graph; and the general
-engine (hooks, anomaly mode, ``create_graph``, ``grad()``) beside function.py's fast one."""
+engine (hooks, anomaly mode, ``create_graph``, ``grad()``) beside function.py's fast one.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from gradwise.autograd import grad_mode
 from gradwise.autograd.function import Node, Op, run_backward
 from gradwise.autograd.tensor import Tensor
 from gradwise.core import ops as cops
-from gradwise.core.dtypes import Shape
+from gradwise.core.dtypes import Array, Shape
 
 
 def _one(dtype: np.dtype[Any]) -> np.ndarray[Any, Any]:
@@ -203,6 +204,7 @@ def general_backward(
         else:
             pending[node] = prev + g
     captured: dict[Node, Any] = {}
+    leaves: dict[Node, Array] = {}
     while heap:
         node = heappop(heap)[1]
         g = pending.pop(node)
@@ -213,7 +215,10 @@ def general_backward(
             captured[node] = g
         if node.is_accumulator:
             if targets is None:
-                _leaf_accumulate(node, g)
+                if isinstance(g, Tensor):
+                    _leaf_accumulate(node, g)
+                else:
+                    leaves[node] = g  # accumulated at the end, as the fast engine does
             continue
         fn: Op = node  # type: ignore[assignment]
         if fn._saved_versions is None:
@@ -255,6 +260,10 @@ def general_backward(
                 heappush(heap, (-child.seq, child))
             else:
                 pending[child] = prev + ig
+    if leaves:
+        # drop this frame's references, so that _accumulate can adopt sole-owned arrays
+        g = ig = prev = input_grads = None  # type: ignore[assignment]
+        _function_module._accumulate(leaves)
     return captured
 
 

@@ -197,10 +197,12 @@ class GeluGrad(Op):
     saves = (0,)
 
     def forward(self, x: Array) -> Array:
+        """gelu'(x)."""
         self.s_x = x
         return cops.gelu_backward(x, np.ones_like(x), "none")
 
     def backward(self, grad: Array) -> Grads:
+        """grad phi(x) (2 - x^2)."""
         x = self.s_x
         return (grad * np.exp(x * x * -0.5) * (2.0 - x * x) * x.dtype.type(_INV_SQRT_2PI),)
 
@@ -359,6 +361,7 @@ class ScatterAdd(Op):
     __slots__ = ("advanced", "key")
 
     def forward(self, x: Array, *, key: Any, shape: Shape, advanced: bool) -> Array:
+        """Scatter x into zeros."""
         self.key, self.advanced = key, advanced
         out = np.zeros(shape, dtype=x.dtype)
         if advanced:
@@ -368,6 +371,7 @@ class ScatterAdd(Op):
         return out
 
     def backward(self, grad: Array) -> Grads:
+        """grad[key]."""
         return (np.asarray(grad[self.key]),)
 
     def backward_graph(self, grad: Tensor) -> TGrads:
@@ -381,12 +385,14 @@ class ZeroAt(Op):
     __slots__ = ("key",)
 
     def forward(self, x: Array, *, key: Any) -> Array:
+        """x with zeros at key."""
         self.key = key
         out = np.array(x, copy=True)
         out[key] = 0
         return out
 
     def backward(self, grad: Array) -> Grads:
+        """grad with zeros at key."""
         out = np.array(grad, copy=True)
         out[self.key] = 0
         return (out,)

@@ -55,7 +55,7 @@ class _HookList(list):  # type: ignore[type-arg]
     __slots__ = ("__weakref__",)
 
 
-def _ListRef(hooks: list[Hook]) -> weakref.ref[list[Hook]]:  # noqa: N802
+def _ListRef(hooks: list[Hook]) -> weakref.ref[list[Hook]]:
     return weakref.ref(hooks)
 
 
