@@ -637,3 +637,22 @@ def test_jvp_matches_finite_differences(
 def test_gradgradcheck(name: str, fn: Any, shapes: list[Shape], rng: np.random.Generator) -> None:
     xs = [ag.tensor(rng.standard_normal(s), requires_grad=True) for s in shapes]
     assert ag.gradgradcheck(fn, xs)
+
+
+def test_non_contiguous_inputs(rng: np.random.Generator) -> None:
+    base = rng.standard_normal((6, 5))
+    x = ag.tensor(base, requires_grad=True)
+    idx = np.array([[0, 2, 1, 1, 0, 2]])
+    cases: list[tuple[Any, Any]] = [
+        (lambda t: ag.cumprod(t.T[::2], 1), lambda a: np.cumprod(a.T[::2], 1)),
+        (lambda t: ag.gather(t.T, 0, idx), lambda a: np.take_along_axis(a.T, idx, 0)),
+        (
+            lambda t: ag.pad(t[::2], (1, 2), mode="reflect"),
+            lambda a: np.pad(a[::2], ((0, 0), (1, 2)), "reflect"),
+        ),
+        (lambda t: ag.einsum("ij,ij->j", t.T, t.T), lambda a: np.einsum("ij,ij->j", a.T, a.T)),
+        (lambda t: ag.diagonal(t.T, 1), lambda a: np.diagonal(a.T, 1)),
+    ]
+    for fn, ref in cases:
+        np.testing.assert_allclose(fn(x).numpy(), ref(base), rtol=1e-14)
+        assert gradcheck(fn, [x])
