@@ -4,6 +4,7 @@ float64 gradchecks over stride/padding/dilation/groups, errors, dtypes, state di
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from scipy.signal import correlate
 
 import gradwise.nn as nn
 import gradwise.nn.functional as F
-from gradwise.autograd import Tensor, manual_seed
+from gradwise.autograd import Tensor, jvp, manual_seed
 from gradwise.autograd.testing import gradcheck
 from gradwise.core.dtypes import Array
 
@@ -371,3 +372,29 @@ def test_torch_comparison_when_available() -> None:
     assert xg.grad is not None and wg.grad is not None
     np.testing.assert_allclose(xg.grad.numpy(), xt.grad.numpy(), rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(wg.grad.numpy(), wt.grad.numpy(), rtol=1e-10, atol=1e-10)
+
+
+def _jvp_matches_finite_differences(fn: Callable[..., Tensor], arrays: list[Array]) -> None:
+    """Forward mode (gradwise.autograd.jvp) against central differences, float64."""
+    rng = np.random.default_rng(11)
+    tangents = [rng.standard_normal(a.shape) for a in arrays]
+    _, tangent_out = jvp(fn, tuple(Tensor(a) for a in arrays), tuple(Tensor(t) for t in tangents))
+    eps = 1e-6
+    plus = fn(*[Tensor(a + eps * t) for a, t in zip(arrays, tangents, strict=True)]).numpy()
+    minus = fn(*[Tensor(a - eps * t) for a, t in zip(arrays, tangents, strict=True)]).numpy()
+    np.testing.assert_allclose(tangent_out.numpy(), (plus - minus) / (2 * eps), atol=1e-7)
+
+
+def test_conv_forward_mode_jvp() -> None:
+    rng = np.random.default_rng(12)
+    x, w, b = (
+        rng.standard_normal((2, 4, 6, 5)),
+        rng.standard_normal((6, 2, 3, 2)),
+        rng.standard_normal(6),
+    )
+    _jvp_matches_finite_differences(
+        lambda a, k, c: F.conv2d(a, k, c, (2, 1), 1, (1, 2), 2), [x, w, b]
+    )
+    _jvp_matches_finite_differences(
+        lambda a, k: F.conv1d(a, k, None, 2, 1), [x[:, :, 0], rng.standard_normal((3, 4, 3))]
+    )

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import gradwise.nn as nn
 import gradwise.nn.functional as F
-from gradwise.autograd import Tensor, manual_seed
+from gradwise.autograd import Tensor, jvp, manual_seed
 from gradwise.autograd.testing import gradcheck
 from gradwise.core.dtypes import Array
 
@@ -273,3 +273,36 @@ def test_dropout2d_reproducible_with_manual_seed() -> None:
     manual_seed(7)
     b = F.dropout2d(x, 0.3).numpy()
     np.testing.assert_array_equal(a, b)
+
+
+# ---- forward mode ------------------------------------------------------------------------
+
+JVP_CASES: dict[str, tuple[Callable[..., Tensor], list[tuple[int, ...]]]] = {
+    "group_norm": (lambda a, w, b: F.group_norm(a, 2, w, b), [(2, 4, 3, 2), (4,), (4,)]),
+    "rms_norm": (lambda a, w: F.rms_norm(a, 5, w, 1e-5), [(3, 2, 5), (5,)]),
+    "mish": (F.mish, [(3, 4)]),
+    "elu": (F.elu, [(3, 4)]),
+    "selu": (F.selu, [(3, 4)]),
+    "hardtanh": (lambda a: F.hardtanh(a, -3.0, 3.0), [(3, 4)]),
+    "swiglu": (F.swiglu, [(3, 4)]),
+}
+
+
+@pytest.mark.parametrize("name", list(JVP_CASES))
+def test_forward_mode_jvp_matches_finite_differences(name: str) -> None:
+    fn, shapes = JVP_CASES[name]
+    rng = np.random.default_rng(9)
+    xs = [rng.standard_normal(s) for s in shapes]
+    ts = [rng.standard_normal(s) for s in shapes]
+    _, tangent_out = jvp(fn, tuple(Tensor(a) for a in xs), tuple(Tensor(t) for t in ts))
+    eps = 1e-6
+    plus = fn(*[Tensor(a + eps * t) for a, t in zip(xs, ts, strict=True)]).numpy()
+    minus = fn(*[Tensor(a - eps * t) for a, t in zip(xs, ts, strict=True)]).numpy()
+    np.testing.assert_allclose(tangent_out.numpy(), (plus - minus) / (2 * eps), atol=1e-7)
+
+
+def test_dropout2d_forward_mode_jvp_is_the_mask() -> None:
+    manual_seed(3)
+    x = np.random.default_rng(10).standard_normal((2, 6, 2, 2))
+    out, tangent = jvp(lambda a: F.dropout2d(a, 0.5), (Tensor(x),), (Tensor(np.ones_like(x)),))
+    np.testing.assert_allclose(out.numpy(), tangent.numpy() * x)

@@ -4,6 +4,7 @@ naive references, float64 gradchecks, errors, dtypes and reprs."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 import gradwise.nn as nn
 import gradwise.nn.functional as F
-from gradwise.autograd import Tensor
+from gradwise.autograd import Tensor, jvp
 from gradwise.autograd.testing import gradcheck
 from gradwise.core.dtypes import Array
 
@@ -210,3 +211,22 @@ def test_modules_and_reprs() -> None:
     assert repr(nn.AvgPool2d(3, 1, 1)) == "AvgPool2d(kernel_size=3, stride=1, padding=1)"
     assert repr(nn.AdaptiveAvgPool2d((1, 1))) == "AdaptiveAvgPool2d(output_size=(1, 1))"
     assert list(nn.MaxPool2d(2).parameters()) == []
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda a: F.max_pool2d(a, 3, 2, 1),
+        lambda a: F.avg_pool2d(a, 3, 2, 1, True, False),
+        lambda a: F.adaptive_avg_pool2d(a, (4, 3)),
+    ],
+    ids=["max", "avg", "adaptive"],
+)
+def test_pooling_forward_mode_jvp(fn: Callable[[Tensor], Tensor]) -> None:
+    rng = np.random.default_rng(8)
+    x = rng.permutation(240).reshape(2, 4, 6, 5) / 10.0  # distinct values: unique maxima
+    t = rng.standard_normal(x.shape)
+    _, tangent_out = jvp(fn, (Tensor(x),), (Tensor(t),))
+    eps = 1e-6
+    fd = (fn(Tensor(x + eps * t)).numpy() - fn(Tensor(x - eps * t)).numpy()) / (2 * eps)
+    np.testing.assert_allclose(tangent_out.numpy(), fd, atol=1e-7)

@@ -221,11 +221,19 @@ class MishFunction(Op):
         y: Array = x * t
         return y
 
-    def backward(self, grad: Array) -> Grads:
-        """Gradient of x."""
+    def _slope(self) -> Array:
         x, t = self.s_x, self.s_t
         one = x.dtype.type(1.0)
-        return (grad * (t + x * cops.sigmoid(x) * (one - t * t)),)
+        slope: Array = t + x * cops.sigmoid(x) * (one - t * t)
+        return slope
+
+    def jvp(self, out: Array, tx: Array | None) -> Array | None:
+        """Forward-mode tangent: tx * mish'(x)."""
+        return None if tx is None else tx * self._slope()
+
+    def backward(self, grad: Array) -> Grads:
+        """Gradient of x."""
+        return (grad * self._slope(),)
 
 
 class HardtanhFunction(Op):
@@ -246,6 +254,10 @@ class HardtanhFunction(Op):
         x = self.s_x
         inside = (x > x.dtype.type(self.min_val)) & (x < x.dtype.type(self.max_val))
         return (np.where(inside, grad, grad.dtype.type(0.0)),)
+
+    def jvp(self, out: Array, tx: Array | None) -> Array | None:
+        """Forward-mode tangent: tx inside the bounds, 0 outside."""
+        return None if tx is None else self.backward(tx)[0]
 
 
 class ELUFunction(Op):
@@ -270,6 +282,10 @@ class ELUFunction(Op):
         zero = x.dtype.type(0.0)
         slope = np.where(x > zero, x.dtype.type(1.0), a * np.exp(np.minimum(x, zero)))
         return (grad * (s * slope),)
+
+    def jvp(self, out: Array, tx: Array | None) -> Array | None:
+        """Forward-mode tangent: tx * elu'(x)."""
+        return None if tx is None else self.backward(tx)[0]
 
 
 class SwiGLUFunction(Op):
@@ -299,6 +315,19 @@ class SwiGLUFunction(Op):
         dx[..., :half] = grad * b * s * (one + a * (one - s))
         dx[..., half:] = grad * a * s
         return (dx,)
+
+    def jvp(self, out: Array, tx: Array | None) -> Array | None:
+        """Forward-mode tangent: ta b s (1 + a (1 - s)) + tb a s."""
+        if tx is None:
+            return None
+        x = self.s_x
+        half = x.shape[-1] // 2
+        a = np.ascontiguousarray(x[..., :half])
+        b = x[..., half:]
+        s = cops.sigmoid(a)
+        one = x.dtype.type(1.0)
+        dy: Array = tx[..., :half] * b * s * (one + a * (one - s)) + tx[..., half:] * a * s
+        return dy
 
 
 def mish(x: Tensor) -> Tensor:

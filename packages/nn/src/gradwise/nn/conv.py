@@ -73,6 +73,37 @@ class ConvFunction(Op):
         out: Array = y.reshape(n, o, out_size[1]) if len(self.x_shape) == 3 else y
         return out
 
+    def _apply_cols(self, cols: Array, w: Array, dtype: np.dtype[Any]) -> Array:
+        """y (N, O, OH, OW) = W @ cols for columns laid out as im2col's."""
+        groups, o = self.groups, w.shape[0]
+        n, oh, ow = cols.shape[3], cols.shape[4], cols.shape[5]
+        k_g = cols.shape[0] * cols.shape[1] * cols.shape[2] // groups
+        y2 = np.matmul(w.reshape(groups, o // groups, k_g), cols.reshape(groups, k_g, n * oh * ow))
+        return np.ascontiguousarray(y2.reshape(o, n, oh, ow).transpose(1, 0, 2, 3), dtype=dtype)
+
+    def jvp(
+        self, out: Array, tx: Array | None, tw: Array | None, *tb: Array | None
+    ) -> Array | None:
+        """Forward-mode tangent: dy = conv(tx, W) + conv(x, tW) + tb (bilinear)."""
+        cols, w = self.s_cols, self.s_w
+        dy = np.zeros(cols.shape[3:4] + w.shape[:1] + cols.shape[4:], dtype=out.dtype)
+        if tx is not None:
+            t4 = tx if tx.ndim == 4 else tx[:, :, None, :]
+            tcols = cconv.im2col(
+                np.ascontiguousarray(t4, dtype=out.dtype),
+                (cols.shape[1], cols.shape[2]),
+                self.stride,
+                self.padding,
+                self.dilation,
+                (cols.shape[4], cols.shape[5]),
+            )
+            dy += self._apply_cols(tcols, w, out.dtype)
+        if tw is not None:
+            dy += self._apply_cols(cols, tw.reshape(w.shape), out.dtype)
+        if tb and tb[0] is not None:
+            dy += tb[0].reshape(1, -1, 1, 1)
+        return dy.reshape(out.shape)
+
     def backward(self, grad: Array) -> Grads:
         """Gradients of x, W (and b)."""
         cols, w, groups = self.s_cols, self.s_w, self.groups

@@ -96,6 +96,10 @@ class _ChannelDropout(Op):
         """Gradient of x."""
         return (grad * self.s_scale,)
 
+    def jvp(self, out: Array, tx: Array | None) -> Array | None:
+        """Forward-mode tangent: tx * scale."""
+        return None if tx is None else tx * self.s_scale
+
 
 class Dropout2d(_Unary):
     """Zero whole channels of ``(N, C, H, W)`` at random while training (``nn.Dropout2d``).

@@ -569,6 +569,32 @@ class GroupNormFunction(Op):
         out: Array = y.reshape(x.shape)
         return out
 
+    def jvp(self, out: Array, tx: Array | None, *tp: Array | None) -> Array | None:
+        """Forward-mode tangent: dy = dxhat w + xhat dw + db, per (sample, group)
+        dxhat = rstd (dxc - xhat mean(xhat dxc)), dxc = dx - mean(dx).
+        """
+        xhat, rstd, w = self.s_xhat, self.s_rstd, self.s_w
+        n, c = xhat.shape[:2]
+        groups = rstd.shape[1]
+        dy = np.zeros(xhat.shape, dtype=out.dtype)
+        if tx is not None and tx.size:
+            per_group = c * xhat.shape[2] // groups
+            t3 = tx.reshape(n, groups, per_group)
+            xh = xhat.reshape(n, groups, per_group)
+            dxc = t3 - t3.mean(axis=2, keepdims=True)
+            dxhat = ((dxc - xh * np.mean(xh * dxc, axis=2, keepdims=True)) * rstd).reshape(
+                xhat.shape
+            )
+            dy += dxhat * w if w is not None else dxhat
+        params = list(tp)
+        if self.has_w:
+            tw = params.pop(0)
+            if tw is not None:
+                dy += xhat * tw.reshape(1, c, 1)
+        if self.has_b and params[0] is not None:
+            dy += params[0].reshape(1, c, 1)
+        return dy.reshape(out.shape)
+
     def backward(self, grad: Array) -> Grads:
         """Gradients of x (and w, b)."""
         xhat, rstd, w = self.s_xhat, self.s_rstd, self.s_w
@@ -736,6 +762,18 @@ class RMSNormFunction(Op):
         self.has_w, self.x_shape = has_w, x.shape
         out: Array = y.reshape(x.shape)
         return out
+
+    def jvp(self, out: Array, tx: Array | None, *tp: Array | None) -> Array | None:
+        """Forward-mode tangent: dy = r (dx - xhat mean(xhat dx)) w + xhat dw."""
+        xhat, r, w = self.s_xhat, self.s_r, self.s_w
+        dy = np.zeros(xhat.shape, dtype=out.dtype)
+        if tx is not None:
+            t2 = tx.reshape(xhat.shape)
+            dxhat = (t2 - xhat * np.mean(xhat * t2, axis=1, keepdims=True)) * r
+            dy += dxhat * w if w is not None else dxhat
+        if self.has_w and tp[0] is not None:
+            dy += xhat * tp[0].reshape(xhat.shape[1])
+        return dy.reshape(out.shape)
 
     def backward(self, grad: Array) -> Grads:
         """Gradients of x (and w)."""

@@ -22,6 +22,16 @@ Pair = tuple[int, int]
 IntOrPair = int | Sequence[int]
 
 
+def _gather(x: Array, index: Array) -> Array:
+    """x[n, c].flat[index[n, c]] (0 where the index is -1)."""
+    n, c = index.shape[:2]
+    flat = x.reshape(n, c, -1)
+    idx = index.reshape(n, c, -1)
+    picked = np.take_along_axis(flat, np.maximum(idx, 0), axis=2) if flat.size else flat[..., :0]
+    picked = np.where(idx >= 0, picked, x.dtype.type(0)) if picked.size else picked
+    return np.ascontiguousarray(picked.reshape(index.shape))
+
+
 class MaxPool2dFunction(Op):
     """y = max over each window;  dx = grad scattered to the argmax positions."""
 
@@ -41,6 +51,12 @@ class MaxPool2dFunction(Op):
         out, self.s_index = cconv.max_pool2d(x, kernel_size, stride, padding, dilation, out_size)
         self.x_shape = x.shape
         return out
+
+    def jvp(self, out: Array, tx: Array | None) -> Array | None:
+        """Forward-mode tangent: tx at each window's argmax."""
+        if tx is None:
+            return None
+        return _gather(tx, self.s_index)
 
     def backward(self, grad: Array) -> Grads:
         """Gradient of x."""
@@ -67,6 +83,16 @@ class AvgPool2dFunction(Op):
         self.padding, self.count_include_pad = padding, count_include_pad
         return cconv.avg_pool2d(x, kernel_size, stride, padding, out_size, count_include_pad)
 
+    def jvp(self, out: Array, tx: Array | None) -> Array | None:
+        """Forward-mode tangent: the same pooling of tx (a linear map)."""
+        if tx is None:
+            return None
+        size = (out.shape[2], out.shape[3])
+        t = np.ascontiguousarray(tx, dtype=out.dtype)
+        return cconv.avg_pool2d(
+            t, self.kernel_size, self.stride, self.padding, size, self.count_include_pad
+        )
+
     def backward(self, grad: Array) -> Grads:
         """Gradient of x."""
         return (
@@ -90,6 +116,13 @@ class AdaptiveAvgPool2dFunction(Op):
         """Adaptive window means of ``(N, C, H, W)``."""
         self.x_shape = x.shape
         return cconv.adaptive_avg_pool2d(x, out_size)
+
+    def jvp(self, out: Array, tx: Array | None) -> Array | None:
+        """Forward-mode tangent: the same pooling of tx (a linear map)."""
+        if tx is None:
+            return None
+        t = np.ascontiguousarray(tx, dtype=out.dtype)
+        return cconv.adaptive_avg_pool2d(t, (out.shape[2], out.shape[3]))
 
     def backward(self, grad: Array) -> Grads:
         """Gradient of x."""
