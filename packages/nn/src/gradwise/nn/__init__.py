@@ -28,6 +28,7 @@ from gradwise.nn.container import MLP, ModuleDict, ModuleList, Sequential
 from gradwise.nn.conv import Conv1d, Conv2d
 from gradwise.nn.dropout import Dropout, Dropout2d
 from gradwise.nn.embedding import Embedding
+from gradwise.nn import _double_backward  # noqa: F401  (create_graph rules)
 from gradwise.nn.linear import Identity, Linear
 from gradwise.nn.module import IncompatibleKeys, Module, StateDictError
 from gradwise.nn.norm import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RMSNorm
