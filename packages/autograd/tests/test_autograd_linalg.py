@@ -335,8 +335,12 @@ def test_norm_empty_and_errors(rng: np.random.Generator) -> None:
         match=r"norm: with ord=2 and axis=None the input must be 1-D or 2-D, got shape \(2, 3, 4\)",
     ):
         linalg.norm(x, 2)
-    with pytest.raises(ValueError, match="matrix ord 'nuc' is not supported"):
-        linalg.norm(x, "nuc", (0, 1))
+    with pytest.raises(ValueError, match="matrix ord 'max' is not supported"):
+        linalg.norm(x, "max", (0, 1))
+    with pytest.raises(ValueError, match="matrix ord 3 is not supported"):
+        linalg.norm(x, 3, (0, 1))
+    with pytest.raises(ValueError, match="2-norm of an empty matrix"):
+        linalg.norm(ag.zeros(0, 3, dtype="float64"), 2)
     with pytest.raises(ValueError, match="is for matrices"):
         linalg.norm(x, "fro", 1)
     with pytest.raises(TypeError, match="norm: expected a float32 or float64"):
@@ -454,3 +458,45 @@ def test_det_jvp_at_a_singular_matrix(rng: np.random.Generator) -> None:
     v = rng.standard_normal((3, 3))
     _, tangent = ag.jvp(linalg.det, (ag.tensor(a),), (ag.tensor(v),))
     np.testing.assert_allclose(tangent.numpy(), _fd_jvp(linalg.det, [a], [v]), atol=1e-7)
+
+
+MATRIX_ORDS: list[Any] = ["nuc", 2, -2, 1, -1, math.inf, -math.inf]
+
+
+@pytest.mark.parametrize("ord_", MATRIX_ORDS, ids=str)
+@pytest.mark.parametrize("axis", [(1, 2), (2, 0), (-1, -2)], ids=str)
+def test_matrix_norms(ord_: Any, axis: tuple[int, int], rng: np.random.Generator) -> None:
+    a = rng.standard_normal((2, 3, 4))
+    for keepdims in (False, True):
+        got = linalg.norm(_t(a), ord_, axis, keepdims).numpy()
+        np.testing.assert_allclose(got, np.linalg.norm(a, ord_, axis, keepdims), rtol=1e-12)
+    assert gradcheck(lambda t: linalg.norm(t, ord_, axis), [_t(a)])
+    v = rng.standard_normal(a.shape)
+    _, tangent = ag.jvp(lambda t: linalg.norm(t, ord_, axis), (ag.tensor(a),), (ag.tensor(v),))
+    fd = _fd_jvp(lambda t: linalg.norm(t, ord_, axis), [a], [v])
+    np.testing.assert_allclose(tangent.numpy(), fd, rtol=1e-6, atol=1e-6)
+    m = rng.standard_normal((3, 5)).astype(np.float32)
+    assert linalg.norm(ag.tensor(m), ord_).dtype == np.float32
+
+
+def test_matrix_norms_against_torch_when_available(rng: np.random.Generator) -> None:
+    torch = pytest.importorskip("torch")
+    a = rng.standard_normal((2, 3, 4))
+    for ord_ in MATRIX_ORDS:
+        x = _t(a)
+        y = linalg.norm(x, ord_, (1, 2))
+        g = rng.standard_normal(y.shape)
+        y.backward(g)
+        tx = torch.tensor(a, requires_grad=True)
+        torch.linalg.norm(tx, ord_, (1, 2)).backward(torch.tensor(g))
+        assert x.grad is not None
+        np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-10, err_msg=str(ord_))
+
+
+def test_svdvals(rng: np.random.Generator) -> None:
+    a = rng.standard_normal((2, 4, 3))
+    s = linalg.svdvals(_t(a))
+    np.testing.assert_allclose(s.numpy(), np.linalg.svd(a, compute_uv=False), rtol=1e-12)
+    assert gradcheck(linalg.svdvals, [_t(a)])
+    with pytest.raises(ValueError, match=r"svdvals: expected a matrix .* \(3,\)"):
+        linalg.svdvals(ag.ones(3))

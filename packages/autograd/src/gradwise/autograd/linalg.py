@@ -21,7 +21,17 @@ from gradwise.core.dtypes import Array, result_dtype
 fmt = cops.fmt_shape
 TGrads = tuple[Tensor | None, ...]
 
-__all__ = ["LinAlgError", "SlogdetResult", "cholesky", "det", "inv", "norm", "slogdet", "solve"]
+__all__ = [
+    "LinAlgError",
+    "SlogdetResult",
+    "cholesky",
+    "det",
+    "inv",
+    "norm",
+    "slogdet",
+    "solve",
+    "svdvals",
+]
 
 
 class LinAlgError(ValueError, RuntimeError):
@@ -445,6 +455,69 @@ class VectorNorm(Function):
         return (_where(dead, 0.0, slope) * g,)
 
 
+class SingularValues(Function):
+    """s = the singular values of A (descending);  dA = U diag(grad) V^T (distinct values)"""
+
+    __slots__ = ("s_u", "s_vt")
+
+    def forward(self, a: Array) -> Array:
+        u, sv, vt = np.linalg.svd(a, full_matrices=False)
+        self.s_u, self.s_vt = u, vt
+        return np.asarray(sv, dtype=a.dtype)
+
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """ds_k = u_k^T t v_k"""
+        if t is None:
+            return None
+        ds: Array = np.einsum("...ik,...ij,...kj->...k", self.s_u, t, self.s_vt)
+        return ds
+
+    def backward(self, grad: Array) -> Grads:
+        return ((self.s_u * grad[..., None, :]) @ self.s_vt,)
+
+
+def _matrix_norm(t: Tensor, ord: Any, axes: tuple[int, ...], keepdims: bool) -> Tensor:
+    """``torch.linalg.matrix_norm`` over ``axes`` for ord 'nuc', 2, -2, 1, -1, inf, -inf."""
+    nd = t.data.ndim
+    a0, a1 = axes
+    keep = [n for d, n in enumerate(t.data.shape) if d not in axes]
+    if ord == "nuc" or ord in (2, -2):
+        rest = [d for d in range(nd) if d not in axes]
+        s = SingularValues.apply(t.permute(*rest, a0, a1))
+        if ord == "nuc":
+            r = s.sum(axis=-1)
+        else:
+            if s.data.shape[-1] == 0:
+                raise ValueError(
+                    f"norm: the matrix {ord}-norm of an empty matrix is undefined (shape "
+                    f"{fmt(t.data.shape)})"
+                )
+            r = s.max(axis=-1) if ord == 2 else s.min(axis=-1)
+    else:
+        p = _ord(ord)
+        if p not in (1.0, -1.0, math.inf, -math.inf):
+            raise ValueError(
+                f"norm: matrix ord {ord!r} is not supported; use 'fro', 'nuc', 2, -2, 1, -1, "
+                "inf or -inf"
+            )
+        inner, outer = (a0, a1) if p in (1.0, -1.0) else (a1, a0)
+        summed = t.abs().sum(axis=inner, keepdims=True)
+        if summed.data.shape[outer] == 0:
+            raise ValueError(
+                f"norm: the matrix {ord}-norm of an empty matrix is undefined (shape "
+                f"{fmt(t.data.shape)})"
+            )
+        r = (
+            summed.max(axis=outer, keepdims=True)
+            if p > 0
+            else summed.min(axis=outer, keepdims=True)
+        )
+        r = r.reshape(*keep)
+    if keepdims:
+        r = r.reshape(*[1 if d in axes else n for d, n in enumerate(t.data.shape)])
+    return r
+
+
 def _amax(x: Array, axes: tuple[int, ...]) -> Array:
     if any(x.shape[d] == 0 for d in axes):
         raise ValueError(
@@ -471,8 +544,10 @@ def norm(
 
     ``axis=None, ord=None``: the 2-norm of all elements. An int ``axis`` (or a 1-D input):
     the vector norm of order ``ord`` (any p, ``inf``, ``-inf``, 0). A 2-tuple ``axis`` (or
-    a 2-D input with an ``ord``): the matrix norm; ``'fro'`` (the default) is the
-    Frobenius norm. The gradient at a zero norm is 0.
+    a 2-D input with an ``ord``): the matrix norm: ``'fro'`` (the default, Frobenius),
+    ``'nuc'`` (the sum of singular values), 2 / -2 (the largest / smallest singular value),
+    1 / -1 (max / min column sum of |x|) and inf / -inf (max / min row sum). The gradient
+    at a zero norm is 0; ties in the max/min share the gradient evenly.
     """
     t = as_tensor(x, "norm")
     if t.data.dtype.kind != "f":
@@ -504,6 +579,18 @@ def norm(
         return VectorNorm.apply(t, p=p, axes=axes, keepdims=bool(keepdims))
     if ord is None or ord == "fro":
         return VectorNorm.apply(t, p=2.0, axes=tuple(sorted(axes)), keepdims=bool(keepdims))
-    raise ValueError(
-        f"norm: matrix ord {ord!r} is not supported (only 'fro'); use ord=None or 'fro'"
-    )
+    if isinstance(ord, str) and ord != "nuc":
+        raise ValueError(f"norm: matrix ord {ord!r} is not supported; use 'fro' or 'nuc'")
+    return _matrix_norm(t, ord, axes, bool(keepdims))
+
+
+def svdvals(A: Tensor) -> Tensor:
+    """The singular values of a matrix or of each in a batch, descending
+    (``torch.linalg.svdvals``); the gradient is U diag(grad) V^T (distinct values).
+    """
+    t = as_tensor(A, "svdvals")
+    if t.data.ndim < 2:
+        raise ValueError(f"svdvals: expected a matrix (*, m, n), got shape {fmt(t.data.shape)}")
+    if t.data.dtype.kind != "f":
+        raise TypeError(f"svdvals: expected a float32 or float64 tensor, got {t.data.dtype}")
+    return SingularValues.apply(t)
