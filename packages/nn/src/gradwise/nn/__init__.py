@@ -7,7 +7,13 @@ graph nodes. ``gradwise.nn.init``, ``gradwise.nn.utils``, ``gradwise.nn.function
 format; ``save_checkpoint``/``load_checkpoint`` store whole training states without pickle.
 """
 
-from gradwise.nn import data, functional, init, utils
+from gradwise.nn import (
+    _double_backward,  # noqa: F401  (create_graph rules)
+    data,
+    functional,
+    init,
+    utils,
+)
 from gradwise.nn.activation import (
     ELU,
     GELU,
@@ -28,7 +34,6 @@ from gradwise.nn.container import MLP, ModuleDict, ModuleList, Sequential
 from gradwise.nn.conv import Conv1d, Conv2d
 from gradwise.nn.dropout import Dropout, Dropout2d
 from gradwise.nn.embedding import Embedding
-from gradwise.nn import _double_backward  # noqa: F401  (create_graph rules)
 from gradwise.nn.linear import Identity, Linear
 from gradwise.nn.module import IncompatibleKeys, Module, StateDictError
 from gradwise.nn.norm import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RMSNorm
