@@ -656,3 +656,19 @@ def test_non_contiguous_inputs(rng: np.random.Generator) -> None:
     for fn, ref in cases:
         np.testing.assert_allclose(fn(x).numpy(), ref(base), rtol=1e-14)
         assert gradcheck(fn, [x])
+
+
+def test_inplace_change_of_a_saved_input_is_caught(rng: np.random.Generator) -> None:
+    a, b = _t(rng, 2, 3), _t(rng, 3, 2)
+    p, q = a * 1.0, b * 1.0
+    y = ag.einsum("ij,jk->ik", p, q)
+    assert y.grad_fn is not None and y.grad_fn.name() == "EinsumBackward"
+    with ag.no_grad():
+        q.add_(1.0)
+    with pytest.raises(RuntimeError, match="EinsumBackward: a tensor this op saved"):
+        y.sum().backward()
+    c = a * 1.0
+    z = ag.cumprod(c, 1)
+    c.mul_(2.0)
+    with pytest.raises(RuntimeError, match="CumprodBackward"):
+        z.sum().backward()

@@ -1161,4 +1161,18 @@ def einsum(subscripts: str, *operands: Tensor | Sequence[Tensor]) -> Tensor:
     dt = result_dtype(*[t.data.dtype for t in ts])
     ts = [_cast(t, dt, "einsum") for t in ts]
     terms, out, sizes = _parse_einsum(subscripts, [t.data.shape for t in ts])
-    return Einsum.apply(*ts, terms=terms, out=out, sizes=sizes)
+    return _einsum_op(len(ts)).apply(*ts, terms=terms, out=out, sizes=sizes)
+
+
+_EINSUM_OPS: dict[int, type[Einsum]] = {}
+
+
+def _einsum_op(n: int) -> type[Einsum]:
+    """Einsum for ``n`` operands, with all of them in ``saves`` (so that an in-place change
+    of an operand before backward is caught; ``saves`` is per class).
+    """
+    op = _EINSUM_OPS.get(n)
+    if op is None:
+        attrs = {"__slots__": (), "saves": tuple(range(n)), "__doc__": Einsum.__doc__}
+        op = _EINSUM_OPS[n] = type("Einsum", (Einsum,), attrs)
+    return op
