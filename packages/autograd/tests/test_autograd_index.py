@@ -672,3 +672,59 @@ def test_inplace_change_of_a_saved_input_is_caught(rng: np.random.Generator) -> 
     c.mul_(2.0)
     with pytest.raises(RuntimeError, match="CumprodBackward"):
         z.sum().backward()
+
+
+SHAPE_OPS: list[tuple[str, Any, Any]] = [
+    ("narrow", lambda t: ag.narrow(t, 1, 1, 2), lambda a: a[:, 1:3]),
+    ("chunk", lambda t: ag.chunk(t, 2, 1)[0], lambda a: a[:, :2]),
+    ("flip", lambda t: ag.flip(t, -1), lambda a: np.flip(a, -1)),
+    ("roll", lambda t: ag.roll(t, 2, 1), lambda a: np.roll(a, 2, 1)),
+    (
+        "pad",
+        lambda t: ag.pad(t, (1, 1), mode="reflect"),
+        lambda a: np.pad(a, ((0, 0), (1, 1)), "reflect"),
+    ),
+    ("repeat", lambda t: t.repeat(2, 1), lambda a: np.tile(a, (2, 1))),
+    ("tril", lambda t: ag.tril(t), np.tril),
+    ("diagonal", lambda t: ag.diagonal(t), np.diagonal),
+    ("trace", ag.trace, np.trace),
+    ("einsum", lambda t: ag.einsum("ij,ij->i", t, t), lambda a: np.einsum("ij,ij->i", a, a)),
+    ("gather", lambda t: ag.gather(t, 1, np.array([[0, 2]])), lambda a: a[:1, [0, 2]]),
+    ("cumsum", lambda t: ag.cumsum(t, 0), lambda a: np.cumsum(a, 0)),
+]
+
+
+@pytest.mark.parametrize(("name", "fn", "ref"), SHAPE_OPS, ids=[c[0] for c in SHAPE_OPS])
+def test_float32_stays_float32(name: str, fn: Any, ref: Any, rng: np.random.Generator) -> None:
+    a = rng.standard_normal((3, 4)).astype(np.float32)
+    x = ag.tensor(a, requires_grad=True)
+    y = fn(x)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y.numpy(), ref(a), rtol=1e-6)
+    y.sum().backward()
+    assert x.grad is not None and x.grad.dtype == np.float32
+
+
+@settings(deadline=None, max_examples=25)
+@given(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4), st.data())
+def test_property_pad_roll_repeat(shape: Shape, data: st.DataObject) -> None:
+    nd = len(shape)
+    k = data.draw(st.integers(1, nd))
+    pads = [data.draw(st.integers(0, shape[nd - 1 - i // 2] - 1)) for i in range(2 * k)]
+    mode = data.draw(st.sampled_from(["constant", "reflect", "replicate", "circular"]))
+    shift = data.draw(st.integers(-5, 5))
+    axis = data.draw(st.integers(-nd, nd - 1))
+    sizes = data.draw(st.lists(st.integers(0, 2), min_size=nd, max_size=nd + 1))
+    rng = np.random.default_rng(0)
+    x = ag.tensor(rng.standard_normal(shape), requires_grad=True)
+    np_mode: Any = {"replicate": "edge", "circular": "wrap"}.get(mode, mode)
+    widths: Any = [(0, 0)] * (nd - k) + [(pads[2 * i], pads[2 * i + 1]) for i in reversed(range(k))]
+    np.testing.assert_array_equal(
+        ag.pad(x, pads, mode=mode).numpy(), np.pad(x.numpy(), widths, mode=np_mode)
+    )
+    np.testing.assert_array_equal(ag.roll(x, shift, axis).numpy(), np.roll(x.numpy(), shift, axis))
+    np.testing.assert_array_equal(x.repeat(*sizes).numpy(), np.tile(x.numpy(), sizes))
+    assert gradcheck(
+        lambda t: ag.pad(ag.roll(t, shift, axis), pads, mode=mode).sum() + t.repeat(*sizes).sum(),
+        [x],
+    )
