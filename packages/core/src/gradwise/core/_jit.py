@@ -260,9 +260,15 @@ def reassociating(fn: F) -> F:
     """A helper loop compiled with the reassociating flags, for exact kernels to call."""
     if _config.JIT_DISABLED:
         return fn
+    global _cache_usable
     options: dict[str, Any] = {"fastmath": set(_config.FASTMATH), "error_model": "numpy"}
     if _config.CACHE and _cache_usable is not False:
-        options["cache"] = True
+        try:
+            dispatcher = numba.njit(cache=True, **options)(fn)
+            _cache_usable = True
+            return cast(F, dispatcher)
+        except RuntimeError:  # no writable cache location (read-only install): no cache
+            _cache_usable = False
     return cast(F, numba.njit(**options)(fn))
 
 
