@@ -110,3 +110,25 @@ def test_a_dead_graph_releases_its_hooks_and_the_fast_engine_returns() -> None:
     assert fm.HOOKS.count == before + 1
     del y
     assert fm.HOOKS.count == before
+
+
+def test_the_general_engine_gives_the_fast_engines_gradients_bit_for_bit() -> None:
+    def grads() -> list[np.ndarray]:
+        ag.manual_seed(0)
+        x = ag.randn(4, 5, requires_grad=True)
+        w = ag.randn(5, 3, requires_grad=True)
+        b = ag.randn(3, requires_grad=True)
+        h = (x @ w + b).tanh()
+        y = h.softmax() * h + (x * x).sum(axis=1, keepdims=True).sqrt().mean()
+        y.sum().backward()
+        return [t.grad.numpy().copy() for t in (x, w, b) if t.grad is not None]
+
+    fast = grads()
+    keep = ag.tensor([1.0], requires_grad=True)
+    handle = keep.register_hook(lambda g: g)  # any live hook switches engines
+    assert fm.HOOKS.count > 0
+    general = grads()
+    handle.remove()
+    assert len(fast) == len(general) == 3
+    for a, b in zip(fast, general, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -173,7 +173,8 @@ def general_backward(
     ``create_graph`` calls each node's ``backward_graph`` under grad mode, so that the
     gradients are tensors in a graph of their own (higher-order derivatives). With
     ``capture`` (``grad()``), returns the gradient arriving at each of those nodes and
-    writes no ``.grad``; otherwise leaves' gradients accumulate into ``.grad``.
+    writes no ``.grad``; otherwise leaves' gradients accumulate into ``.grad`` when ``op``
+    is ``"backward"`` and are returned by node when it is not (as :func:`run_backward`).
     Same order as the fast engine: nodes run in decreasing creation order.
     """
     from gradwise.autograd.tensor import Cast
@@ -214,7 +215,9 @@ def general_backward(
         if targets is not None and node in targets:
             captured[node] = g
         if node.is_accumulator:
-            if targets is None:
+            if targets is None and op != "backward":
+                leaves[node] = g  # returned by node, untouched (as run_backward does)
+            elif targets is None:
                 if isinstance(g, Tensor):
                     _leaf_accumulate(node, g)
                 else:
@@ -260,6 +263,8 @@ def general_backward(
                 heappush(heap, (-child.seq, child))
             else:
                 pending[child] = prev + ig
+    if targets is None and op != "backward":
+        return leaves
     if leaves:
         # drop this frame's references, so that _accumulate can adopt sole-owned arrays
         g = ig = prev = input_grads = None  # type: ignore[assignment]
