@@ -683,6 +683,128 @@ class Tensor:
         """The view of a diagonal, appended as the last axis."""
         return _ix.diagonal(self, offset, axis1, axis2)
 
+    # ---- op coverage: math, scans, gathers, shape ops (ops/math.py, ops/index.py) --------
+
+    def to(self, dtype: Any) -> Tensor:
+        """This tensor as ``dtype`` (self if it has it; float casts keep the graph)."""
+        return _mt.to(self, dtype)
+
+    def sin(self) -> Tensor:
+        """Sine."""
+        return _mt.sin(self)
+
+    def cos(self) -> Tensor:
+        """Cosine."""
+        return _mt.cos(self)
+
+    def tan(self) -> Tensor:
+        """Tangent."""
+        return _mt.tan(self)
+
+    def atan2(self, other: Any) -> Tensor:
+        """The two-argument arctangent of self (y) and other (x)."""
+        return _mt.atan2(self, other)
+
+    def log1p(self) -> Tensor:
+        """log(1 + self)."""
+        return _mt.log1p(self)
+
+    def expm1(self) -> Tensor:
+        """exp(self) - 1."""
+        return _mt.expm1(self)
+
+    def erf(self) -> Tensor:
+        """The error function."""
+        return _mt.erf(self)
+
+    def square(self) -> Tensor:
+        """self * self."""
+        return _mt.square(self)
+
+    def reciprocal(self) -> Tensor:
+        """1 / self."""
+        return _mt.reciprocal(self)
+
+    def sign(self) -> Tensor:
+        """-1, 0 or 1 (zero gradient)."""
+        return _mt.sign(self)
+
+    def floor(self) -> Tensor:
+        """Round down (zero gradient)."""
+        return _mt.floor(self)
+
+    def ceil(self) -> Tensor:
+        """Round up (zero gradient)."""
+        return _mt.ceil(self)
+
+    def round(self, decimals: int = 0) -> Tensor:
+        """Round half to even (zero gradient)."""
+        return _mt.round(self, decimals)
+
+    def cumsum(self, axis: int) -> Tensor:
+        """Cumulative sum along ``axis``."""
+        return _ix.cumsum(self, axis)
+
+    def cumprod(self, axis: int) -> Tensor:
+        """Cumulative product along ``axis``."""
+        return _ix.cumprod(self, axis)
+
+    def gather(self, axis: int, index: Any) -> Tensor:
+        """PyTorch's gather along ``axis``."""
+        return _ix.gather(self, axis, index)
+
+    def take_along_axis(self, indices: Any, axis: int | None) -> Tensor:
+        """NumPy's take_along_axis."""
+        return _ix.take_along_axis(self, indices, axis)
+
+    def scatter_add(self, axis: int, index: Any, src: Tensor) -> Tensor:
+        """A copy with ``src`` added at ``index`` along ``axis``."""
+        return _ix.scatter_add(self, axis, index, src)
+
+    def narrow(self, axis: int, start: int, length: int) -> Tensor:
+        """The view of ``length`` elements from ``start`` along ``axis``."""
+        return _ix.narrow(self, axis, start, length)
+
+    def split(self, split_size_or_sections: Any, axis: int = 0) -> tuple[Tensor, ...]:
+        """Views of consecutive pieces along ``axis``."""
+        return _ix.split(self, split_size_or_sections, axis)
+
+    def chunk(self, chunks: int, axis: int = 0) -> tuple[Tensor, ...]:
+        """At most ``chunks`` views along ``axis``."""
+        return _ix.chunk(self, chunks, axis)
+
+    def flip(self, axis: Axis) -> Tensor:
+        """Reverse along ``axis``."""
+        return _ix.flip(self, axis)
+
+    def roll(self, shifts: Any, axis: Any = None) -> Tensor:
+        """Shift cyclically along ``axis``."""
+        return _ix.roll(self, shifts, axis)
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        """PyTorch's repeat: tile ``sizes`` copies per axis."""
+        return _ix.repeat(self, *sizes)
+
+    def tile(self, *dims: Any) -> Tensor:
+        """torch.tile."""
+        return _ix.tile(self, *dims)
+
+    def tril(self, k: int = 0) -> Tensor:
+        """Lower triangle of the last two axes."""
+        return _ix.tril(self, k)
+
+    def triu(self, k: int = 0) -> Tensor:
+        """Upper triangle of the last two axes."""
+        return _ix.triu(self, k)
+
+    def trace(self) -> Tensor:
+        """Sum of the main diagonal (2-D)."""
+        return _ix.trace(self)
+
+    def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        """The view of a diagonal, appended as the last axis."""
+        return _ix.diagonal(self, offset, axis1, axis2)
+
     def any(self) -> bool:
         """Whether any element is non-zero."""
         return bool(self.data.any())
