@@ -6,6 +6,7 @@ graph node with an analytic backward; cross-entropy with class indices runs the 
 kernels ``gradwise.core.ops.softmax_cross_entropy`` / ``..._backward``.
 """
 
+from gradwise.loss import _double_backward  # noqa: F401  (create_graph rules)
 from gradwise.loss.binary import binary_cross_entropy, binary_cross_entropy_with_logits
 from gradwise.loss.classification import cross_entropy, nll_loss
 from gradwise.loss.divergence import kl_div
