@@ -466,17 +466,27 @@ def test_grad_mode_is_per_thread() -> None:
 
 
 def test_anomaly_mode_is_per_thread() -> None:
-    detect = getattr(ag, "detect_anomaly", None)
-    enabled = getattr(ag, "is_anomaly_enabled", None)
-    if detect is None or enabled is None:
-        pytest.skip("detect_anomaly / is_anomaly_enabled not exported yet (issue 6, part A)")
     results: list[bool] = []
-    with detect():
-        assert enabled()
-        th = threading.Thread(target=lambda: results.append(bool(enabled())))
+    with ag.detect_anomaly():
+        assert ag.is_anomaly_enabled()
+        th = threading.Thread(target=lambda: results.append(ag.is_anomaly_enabled()))
         th.start()
         th.join(10)
-    assert results == [False]
+    assert results == [False] and not ag.is_anomaly_enabled()
+    # a NaN produced in backward is an error only in the thread that asked for the check
+    outcome: list[str] = []
+
+    def backward_nan() -> None:
+        x = Tensor(np.array([0.0], np.float32), requires_grad=True)
+        with np.errstate(all="ignore"):
+            x.sqrt().sum().backward()  # d sqrt(x) at 0 is inf
+        outcome.append("no error")
+
+    with ag.detect_anomaly():
+        th = threading.Thread(target=backward_nan)
+        th.start()
+        th.join(10)
+    assert outcome == ["no error"]
 
 
 # ---------------------------------------------------------------------------------------
