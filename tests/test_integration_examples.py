@@ -151,3 +151,28 @@ def test_example_graph_digits(
     again = example.main(["--batch-size", "16", "--out", str(tmp_path / "no_dot")])
     assert again.png_path is None
     assert "brew install graphviz" in capsys.readouterr().out
+
+
+def test_example_cnn_digits_smoke(tmp_path: Path) -> None:
+    result = _example("cnn_digits.py").main(
+        ["--epochs", "2", "--channels", "4,8", "--out", str(tmp_path), "--quiet"]
+    )
+    assert len(result.history.train_loss) == 2
+    assert result.history.train_loss[1] < result.history.train_loss[0]
+    assert result.plot_path is not None
+    assert result.plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    state = nn.load(result.model_path)
+    # PyTorch's keys and weight layout (out_channels, in_channels, kH, kW)
+    assert {k: tuple(v.shape) for k, v in state.items()} == {
+        "0.weight": (4, 1, 3, 3),
+        "0.bias": (4,),
+        "2.weight": (8, 4, 3, 3),
+        "2.bias": (8,),
+        "7.weight": (10, 128),
+        "7.bias": (10,),
+    }
+
+
+def test_example_cnn_digits_reaches_98_percent(tmp_path: Path) -> None:
+    result = _example("cnn_digits.py").main(["--out", str(tmp_path), "--quiet", "--no-plot"])
+    assert result.test_accuracy >= 0.98

@@ -15,7 +15,7 @@ from scipy.signal import correlate
 import gradwise.nn as nn
 import gradwise.nn.functional as F
 from gradwise.autograd import Tensor, jvp, manual_seed
-from gradwise.autograd.testing import gradcheck
+from gradwise.autograd.testing import gradcheck, gradgradcheck
 from gradwise.core.dtypes import Array
 
 
@@ -398,3 +398,25 @@ def test_conv_forward_mode_jvp() -> None:
     _jvp_matches_finite_differences(
         lambda a, k: F.conv1d(a, k, None, 2, 1), [x[:, :, 0], rng.standard_normal((3, 4, 3))]
     )
+
+
+@pytest.mark.parametrize(
+    ("stride", "padding", "dilation", "groups"),
+    [(1, 0, 1, 1), ((2, 1), 1, (1, 2), 2), (1, "same", 1, 1)],
+)
+def test_conv2d_double_backward_gradgradcheck(
+    stride: object, padding: object, dilation: object, groups: int
+) -> None:
+    rng = np.random.default_rng(13)
+    x = Tensor(rng.standard_normal((2, 4, 5, 4)), requires_grad=True)
+    w = Tensor(rng.standard_normal((4, 4 // groups, 3, 2)), requires_grad=True)
+    b = Tensor(rng.standard_normal(4), requires_grad=True)
+    fn = lambda a, k, c: F.conv2d(a, k, c, stride, padding, dilation, groups) ** 2  # type: ignore[arg-type]  # noqa: E731
+    assert gradgradcheck(fn, [x, w, b])
+
+
+def test_conv1d_double_backward_gradgradcheck() -> None:
+    rng = np.random.default_rng(14)
+    x = Tensor(rng.standard_normal((2, 4, 7)), requires_grad=True)
+    w = Tensor(rng.standard_normal((2, 2, 3)), requires_grad=True)
+    assert gradgradcheck(lambda a, k: F.conv1d(a, k, None, 2, 1, 1, 2), [x, w])

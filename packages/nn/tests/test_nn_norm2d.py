@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import gradwise.nn as nn
 import gradwise.nn.functional as F
 from gradwise.autograd import Tensor, jvp, manual_seed
-from gradwise.autograd.testing import gradcheck
+from gradwise.autograd.testing import gradcheck, gradgradcheck
 from gradwise.core.dtypes import Array
 
 
@@ -306,3 +306,19 @@ def test_dropout2d_forward_mode_jvp_is_the_mask() -> None:
     x = np.random.default_rng(10).standard_normal((2, 6, 2, 2))
     out, tangent = jvp(lambda a: F.dropout2d(a, 0.5), (Tensor(x),), (Tensor(np.ones_like(x)),))
     np.testing.assert_allclose(out.numpy(), tangent.numpy() * x)
+
+
+@pytest.mark.parametrize("name", ["mish", "elu", "selu", "hardtanh", "swiglu"])
+def test_activation_double_backward_gradgradcheck(name: str) -> None:
+    fn, shapes = JVP_CASES[name]
+    x = np.random.default_rng(16).uniform(-2.5, 2.5, shapes[0])
+    assert gradgradcheck(fn, [Tensor(x, requires_grad=True)])
+
+
+def test_dropout2d_double_backward() -> None:
+    def fn(a: Tensor) -> Tensor:
+        manual_seed(5)  # the same mask on every call
+        return F.dropout2d(a, 0.5) * a
+
+    x = np.random.default_rng(17).standard_normal((2, 3, 2, 2))
+    assert gradgradcheck(fn, [Tensor(x, requires_grad=True)])

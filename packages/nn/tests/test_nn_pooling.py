@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import gradwise.nn as nn
 import gradwise.nn.functional as F
 from gradwise.autograd import Tensor, jvp
-from gradwise.autograd.testing import gradcheck
+from gradwise.autograd.testing import gradcheck, gradgradcheck
 from gradwise.core.dtypes import Array
 
 
@@ -230,3 +230,17 @@ def test_pooling_forward_mode_jvp(fn: Callable[[Tensor], Tensor]) -> None:
     eps = 1e-6
     fd = (fn(Tensor(x + eps * t)).numpy() - fn(Tensor(x - eps * t)).numpy()) / (2 * eps)
     np.testing.assert_allclose(tangent_out.numpy(), fd, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda a: F.max_pool2d(a, 3, 2, 1) ** 2,
+        lambda a: F.avg_pool2d(a, 3, 2, 1, True, False) ** 2,
+        lambda a: F.adaptive_avg_pool2d(a, (3, 5)) ** 2,
+    ],
+    ids=["max", "avg", "adaptive"],
+)
+def test_pooling_double_backward_gradgradcheck(fn: Callable[[Tensor], Tensor]) -> None:
+    x = np.random.default_rng(15).permutation(2 * 3 * 7 * 8).reshape(2, 3, 7, 8) / 10.0
+    assert gradgradcheck(fn, [Tensor(x, requires_grad=True)])

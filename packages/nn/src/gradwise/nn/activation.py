@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+import gradwise.autograd as ag
 from gradwise.autograd import (
     Tensor,
     flatten,
@@ -235,6 +238,12 @@ class MishFunction(Op):
         """Gradient of x."""
         return (grad * self._slope(),)
 
+    def backward_graph(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        """grad (t + x sigmoid(x) (1 - t^2)), t = tanh(softplus(x)), differentiable."""
+        x = self.saved_input(0, self.s_x)
+        t = ag.tanh(ag.softplus(x, 1.0, math.inf))
+        return (grad * (t + x * ag.sigmoid(x) * (1.0 - t * t)),)
+
 
 class HardtanhFunction(Op):
     """y = clip(x, min_val, max_val);  dx = grad where min_val < x < max_val, else 0"""
@@ -258,6 +267,12 @@ class HardtanhFunction(Op):
     def jvp(self, out: Array, tx: Array | None) -> Array | None:
         """Forward-mode tangent: tx inside the bounds, 0 outside."""
         return None if tx is None else self.backward(tx)[0]
+
+    def backward_graph(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        """grad times a constant mask (zero second derivative, as PyTorch)."""
+        x = self.s_x
+        inside = (x > x.dtype.type(self.min_val)) & (x < x.dtype.type(self.max_val))
+        return (grad * Tensor._wrap(inside.astype(x.dtype)),)
 
 
 class ELUFunction(Op):
@@ -286,6 +301,13 @@ class ELUFunction(Op):
     def jvp(self, out: Array, tx: Array | None) -> Array | None:
         """Forward-mode tangent: tx * elu'(x)."""
         return None if tx is None else self.backward(tx)[0]
+
+    def backward_graph(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        """grad scale (1 where x > 0, else alpha exp(x)), differentiable."""
+        x = self.saved_input(0, self.s_x)
+        positive = Tensor._wrap(self.s_x > 0)
+        negative = ag.exp(ag.minimum(x, 0.0)) * self.alpha
+        return (grad * ag.where(positive, 1.0, negative) * self.scale,)
 
 
 class SwiGLUFunction(Op):
@@ -328,6 +350,15 @@ class SwiGLUFunction(Op):
         one = x.dtype.type(1.0)
         dy: Array = tx[..., :half] * b * s * (one + a * (one - s)) + tx[..., half:] * a * s
         return dy
+
+    def backward_graph(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        """[grad b s (1 + a (1 - s)), grad a s], differentiable."""
+        x = self.saved_input(0, self.s_x)
+        half = self.s_x.shape[-1] // 2
+        a, b = x[..., :half], x[..., half:]
+        s = ag.sigmoid(a)
+        da = grad * b * s * (1.0 + a * (1.0 - s))
+        return (ag.cat([da, grad * a * s], axis=-1),)
 
 
 def mish(x: Tensor) -> Tensor:

@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from gradwise.autograd import Tensor
+from gradwise.autograd._tangents import lin
 from gradwise.autograd.function import Grads, Op
 from gradwise.core import conv as cconv
 from gradwise.core import ops as cops
-from gradwise.core.dtypes import Array
+from gradwise.core.dtypes import Array, Shape
 from gradwise.nn import init
 from gradwise.nn.linear import _float_dtype
 from gradwise.nn.module import _Unary
@@ -37,8 +38,8 @@ class ConvFunction(Op):
     dW = g @ cols^T, dx = col2im(W^T @ g), db = sum(g) over batch and space.
     """
 
-    __slots__ = ("dilation", "groups", "padding", "s_cols", "s_w", "stride", "x_shape")
-    saves = (1,)
+    __slots__ = ("dilation", "groups", "padding", "s_cols", "s_w", "s_x", "stride", "x_shape")
+    saves = (0, 1)
 
     def forward(
         self,
@@ -52,7 +53,7 @@ class ConvFunction(Op):
         out_size: Pair,
     ) -> Array:
         """Convolve (cross-correlate, as PyTorch) ``x`` with ``w``."""
-        self.x_shape = x.shape
+        self.x_shape, self.s_x = x.shape, x
         if x.ndim == 3:  # conv1d: a height-1 image
             x, w = x[:, :, None, :], w[:, :, None, :]
         n = x.shape[0]
@@ -138,6 +139,215 @@ class ConvFunction(Op):
             return dx, dw
         db = None if inputs[2] is None else g4.sum(axis=(0, 2, 3))
         return dx, dw, db
+
+    def backward_graph(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        """dx = ConvInputGrad(g, W), dW = ConvWeightGrad(x, g), db = sum(g): differentiable."""
+        geo = _Geometry(self.stride, self.padding, self.dilation, self.groups)
+        x = self.saved_input(0, self.s_x)
+        w = self.saved_input(1, self.s_w.reshape(self.shapes[1]))
+        dx = ConvInputGrad.apply(grad, w, x_shape=self.x_shape, geo=geo)
+        dw = ConvWeightGrad.apply(x, grad, w_shape=self.shapes[1], geo=geo)
+        if len(self.inputs) == 2:
+            return dx, dw
+        return dx, dw, grad.sum(axis=(0, 2, 3) if grad.ndim == 4 else (0, 2))
+
+
+class _Geometry(NamedTuple):
+    stride: Pair
+    padding: Pair
+    dilation: Pair
+    groups: int
+
+
+def _as4(a: Array) -> Array:
+    return a if a.ndim == 4 else a[:, :, None, :]
+
+
+def _conv_arrays(x: Array, w: Array, geo: _Geometry, out_size: Pair) -> Array:
+    """y (N, O, OH, OW) = conv(x, w) for 4-D arrays."""
+    o, c_g, kh, kw = w.shape
+    cols = cconv.im2col(
+        np.ascontiguousarray(x), (kh, kw), geo.stride, geo.padding, geo.dilation, out_size
+    )
+    g, n = geo.groups, x.shape[0]
+    k_g, length = c_g * kh * kw, n * out_size[0] * out_size[1]
+    y2 = np.matmul(w.reshape(g, o // g, k_g), cols.reshape(g, k_g, length))
+    return np.ascontiguousarray(y2.reshape(o, n, *out_size).transpose(1, 0, 2, 3))
+
+
+def _g2(g: Array, groups: int) -> Array:
+    n, o, oh, ow = g.shape
+    return np.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(groups, o // groups, n * oh * ow)
+
+
+def _input_grad_arrays(g: Array, w: Array, geo: _Geometry, x_shape: Shape) -> Array:
+    """dx = col2im(W^T g) for 4-D arrays."""
+    o, c_g, kh, kw = w.shape
+    n, _, oh, ow = g.shape
+    k_g = c_g * kh * kw
+    dcols = np.matmul(
+        w.reshape(geo.groups, o // geo.groups, k_g).transpose(0, 2, 1), _g2(g, geo.groups)
+    )
+    cols_shape = (c_g * geo.groups, kh, kw, n, oh, ow)
+    return cconv.col2im(dcols.reshape(cols_shape), x_shape, geo.stride, geo.padding, geo.dilation)
+
+
+def _weight_grad_arrays(x: Array, g: Array, geo: _Geometry, w_shape: Shape) -> Array:
+    """dW = g @ im2col(x)^T for 4-D arrays."""
+    _, c_g, kh, kw = w_shape
+    n, _, oh, ow = g.shape
+    cols = cconv.im2col(
+        np.ascontiguousarray(x), (kh, kw), geo.stride, geo.padding, geo.dilation, (oh, ow)
+    )
+    k_g = c_g * kh * kw
+    cols3 = cols.reshape(geo.groups, k_g, n * oh * ow)
+    dw: Array = np.matmul(_g2(g, geo.groups), cols3.transpose(0, 2, 1)).reshape(w_shape)
+    return dw
+
+
+class ConvInputGrad(Op):
+    """dx = conv's input gradient for output gradient g and weight W (bilinear in g, W).
+
+    d(g) = conv(gx, W),  dW = ConvWeightGrad(gx, g): conv's double backward.
+    """
+
+    __slots__ = ("geo", "s_g", "s_w", "x_shape")
+    saves = (0, 1)
+
+    def forward(self, g: Array, w: Array, *, x_shape: Shape, geo: _Geometry) -> Array:
+        """col2im(W^T g)."""
+        self.s_g, self.s_w, self.x_shape, self.geo = g, w, x_shape, geo
+        x4 = x_shape if len(x_shape) == 4 else (x_shape[0], x_shape[1], 1, x_shape[2])
+        return _input_grad_arrays(_as4(g), _as4(w), geo, x4).reshape(x_shape)
+
+    def jvp(self, out: Array, tg: Array | None, tw: Array | None) -> Array | None:
+        """Bilinear: F(tg, W) + F(g, tW)."""
+        return lin(
+            (
+                None
+                if tg is None
+                else self.forward(tg, self.s_w, x_shape=self.x_shape, geo=self.geo),
+                None,
+            ),
+            (
+                None
+                if tw is None
+                else self.forward(self.s_g, tw, x_shape=self.x_shape, geo=self.geo),
+                None,
+            ),
+        )
+
+    def backward(self, grad: Array) -> Grads:
+        """d(g) = conv(grad, W), dW = weight gradient of (grad, g)."""
+        g, w = self.s_g, self.s_w
+        g4, w4, x4 = _as4(g), _as4(w), _as4(grad)
+        dg = _conv_arrays(x4, w4, self.geo, (g4.shape[2], g4.shape[3])).reshape(g.shape)
+        dw = _weight_grad_arrays(x4, g4, self.geo, w4.shape).reshape(w.shape)
+        return dg, dw
+
+    def backward_graph(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        """The same, as differentiable ops."""
+        g = self.saved_input(0, self.s_g)
+        w = self.saved_input(1, self.s_w)
+        dg = ConvFunctionGraph.apply(grad, w, geo=self.geo, out_shape=self.s_g.shape)
+        dw = ConvWeightGrad.apply(grad, g, w_shape=self.s_w.shape, geo=self.geo)
+        return dg, dw
+
+
+class ConvWeightGrad(Op):
+    """dW = conv's weight gradient for input x and output gradient g (bilinear in x, g).
+
+    dx = ConvInputGrad(g, gW),  d(g) = conv(x, gW).
+    """
+
+    __slots__ = ("geo", "s_g", "s_x", "w_shape")
+    saves = (0, 1)
+
+    def forward(self, x: Array, g: Array, *, w_shape: Shape, geo: _Geometry) -> Array:
+        """g @ im2col(x)^T."""
+        self.s_x, self.s_g, self.w_shape, self.geo = x, g, w_shape, geo
+        w4 = w_shape if len(w_shape) == 4 else (w_shape[0], w_shape[1], 1, w_shape[2])
+        return _weight_grad_arrays(_as4(x), _as4(g), geo, w4).reshape(w_shape)
+
+    def jvp(self, out: Array, tx: Array | None, tg: Array | None) -> Array | None:
+        """Bilinear: F(tx, g) + F(x, tg)."""
+        return lin(
+            (
+                None
+                if tx is None
+                else self.forward(tx, self.s_g, w_shape=self.w_shape, geo=self.geo),
+                None,
+            ),
+            (
+                None
+                if tg is None
+                else self.forward(self.s_x, tg, w_shape=self.w_shape, geo=self.geo),
+                None,
+            ),
+        )
+
+    def backward(self, grad: Array) -> Grads:
+        """dx = input gradient of (g, grad), d(g) = conv(x, grad)."""
+        x, g = self.s_x, self.s_g
+        x4, g4, w4 = _as4(x), _as4(g), _as4(grad)
+        dx = _input_grad_arrays(g4, w4, self.geo, x4.shape).reshape(x.shape)
+        dg = _conv_arrays(x4, w4, self.geo, (g4.shape[2], g4.shape[3])).reshape(g.shape)
+        return dx, dg
+
+    def backward_graph(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        """The same, as differentiable ops."""
+        x = self.saved_input(0, self.s_x)
+        g = self.saved_input(1, self.s_g)
+        dx = ConvInputGrad.apply(g, grad, x_shape=self.s_x.shape, geo=self.geo)
+        dg = ConvFunctionGraph.apply(x, grad, geo=self.geo, out_shape=self.s_g.shape)
+        return dx, dg
+
+
+class ConvFunctionGraph(Op):
+    """y = conv(x, W) without bias, for double backward (geometry given, output shape known)."""
+
+    __slots__ = ("geo", "s_w", "s_x")
+    saves = (0, 1)
+
+    def forward(self, x: Array, w: Array, *, geo: _Geometry, out_shape: Shape) -> Array:
+        """conv(x, W)."""
+        self.s_x, self.s_w, self.geo = x, w, geo
+        x4, w4 = _as4(x), _as4(w)
+        size = (1, out_shape[2]) if len(out_shape) == 3 else (out_shape[2], out_shape[3])
+        return _conv_arrays(x4, w4, geo, size).reshape(out_shape)
+
+    def jvp(self, out: Array, tx: Array | None, tw: Array | None) -> Array | None:
+        """Bilinear: conv(tx, W) + conv(x, tW)."""
+        return lin(
+            (
+                None
+                if tx is None
+                else self.forward(tx, self.s_w, geo=self.geo, out_shape=out.shape),
+                None,
+            ),
+            (
+                None
+                if tw is None
+                else self.forward(self.s_x, tw, geo=self.geo, out_shape=out.shape),
+                None,
+            ),
+        )
+
+    def backward(self, grad: Array) -> Grads:
+        """dx, dW as ConvFunction's."""
+        x, w = self.s_x, self.s_w
+        g4, w4, x4 = _as4(grad), _as4(w), _as4(x)
+        dx = _input_grad_arrays(g4, w4, self.geo, x4.shape).reshape(x.shape)
+        dw = _weight_grad_arrays(x4, g4, self.geo, w4.shape).reshape(w.shape)
+        return dx, dw
+
+    def backward_graph(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        """The same, as differentiable ops."""
+        x = self.saved_input(0, self.s_x)
+        w = self.saved_input(1, self.s_w)
+        dx = ConvInputGrad.apply(grad, w, x_shape=self.s_x.shape, geo=self.geo)
+        dw = ConvWeightGrad.apply(x, grad, w_shape=self.s_w.shape, geo=self.geo)
+        return dx, dw
 
 
 def _ints(value: int | Sequence[int], n: int, op: str, name: str) -> tuple[int, ...]:

@@ -100,6 +100,10 @@ class _ChannelDropout(Op):
         """Forward-mode tangent: tx * scale."""
         return None if tx is None else tx * self.s_scale
 
+    def backward_graph(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        """grad * scale (a constant), differentiable."""
+        return (grad * Tensor._wrap(self.s_scale),)
+
 
 class Dropout2d(_Unary):
     """Zero whole channels of ``(N, C, H, W)`` at random while training (``nn.Dropout2d``).

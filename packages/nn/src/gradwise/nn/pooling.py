@@ -62,6 +62,56 @@ class MaxPool2dFunction(Op):
         """Gradient of x."""
         return (cconv.max_pool2d_backward(grad, self.s_index, self.x_shape),)
 
+    def backward_graph(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        """The scatter as a differentiable op (its derivative is the gather)."""
+        return (_MaxPoolScatter.apply(grad, index=self.s_index, x_shape=self.x_shape),)
+
+
+class _MaxPoolScatter(Op):
+    """dx = grad scattered to the argmax positions;  d(grad) = gather of the upstream gradient."""
+
+    __slots__ = ("s_index",)
+
+    def forward(self, g: Array, *, index: Array, x_shape: Shape) -> Array:
+        """Scatter g."""
+        self.s_index = index
+        return cconv.max_pool2d_backward(g, index, x_shape)
+
+    def jvp(self, out: Array, tg: Array | None) -> Array | None:
+        """Linear: the scatter of the tangent."""
+        return None if tg is None else cconv.max_pool2d_backward(tg, self.s_index, out.shape)
+
+    def backward(self, grad: Array) -> Grads:
+        """Gather at the argmax positions."""
+        return (_gather(grad, self.s_index),)
+
+    def backward_graph(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        """The gather as a differentiable op."""
+        return (_MaxPoolGather.apply(grad, index=self.s_index),)
+
+
+class _MaxPoolGather(Op):
+    """y = x at the argmax positions;  dx = grad scattered back."""
+
+    __slots__ = ("s_index", "x_shape")
+
+    def forward(self, x: Array, *, index: Array) -> Array:
+        """Gather x."""
+        self.s_index, self.x_shape = index, x.shape
+        return _gather(x, index)
+
+    def jvp(self, out: Array, tx: Array | None) -> Array | None:
+        """Linear: the gather of the tangent."""
+        return None if tx is None else _gather(tx, self.s_index)
+
+    def backward(self, grad: Array) -> Grads:
+        """Scatter back."""
+        return (cconv.max_pool2d_backward(grad, self.s_index, self.x_shape),)
+
+    def backward_graph(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        """The scatter as a differentiable op."""
+        return (_MaxPoolScatter.apply(grad, index=self.s_index, x_shape=self.x_shape),)
+
 
 class AvgPool2dFunction(Op):
     """y = window sum / divisor;  dx = grad / divisor spread over each window."""
@@ -106,6 +156,78 @@ class AvgPool2dFunction(Op):
             ),
         )
 
+    def backward_graph(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        """The adjoint as a differentiable op (its derivative is this pooling)."""
+        return (
+            _AvgPoolAdjoint.apply(
+                grad,
+                x_shape=self.x_shape,
+                kernel_size=self.kernel_size,
+                stride=self.stride,
+                padding=self.padding,
+                count_include_pad=self.count_include_pad,
+            ),
+        )
+
+
+class _AvgPoolAdjoint(Op):
+    """dx = A^T g for the average pooling A;  d(g) = A applied to the upstream gradient."""
+
+    __slots__ = ("count_include_pad", "kernel_size", "padding", "stride", "x_shape")
+
+    def forward(
+        self,
+        g: Array,
+        *,
+        x_shape: Shape,
+        kernel_size: Pair,
+        stride: Pair,
+        padding: Pair,
+        count_include_pad: bool,
+    ) -> Array:
+        """Spread g back over the windows."""
+        self.x_shape, self.kernel_size, self.stride = x_shape, kernel_size, stride
+        self.padding, self.count_include_pad = padding, count_include_pad
+        return cconv.avg_pool2d_backward(
+            g, x_shape, kernel_size, stride, padding, count_include_pad
+        )
+
+    def _pool(self, t: Array) -> Array:
+        size = (self.shapes[0][2], self.shapes[0][3])  # g's spatial shape
+        return cconv.avg_pool2d(
+            np.ascontiguousarray(t),
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            size,
+            self.count_include_pad,
+        )
+
+    def jvp(self, out: Array, tg: Array | None) -> Array | None:
+        """Linear: the adjoint of the tangent."""
+        if tg is None:
+            return None
+        return cconv.avg_pool2d_backward(
+            tg, self.x_shape, self.kernel_size, self.stride, self.padding, self.count_include_pad
+        )
+
+    def backward(self, grad: Array) -> Grads:
+        """The pooling of the upstream gradient."""
+        return (self._pool(grad),)
+
+    def backward_graph(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        """The pooling as a differentiable op."""
+        return (
+            AvgPool2dFunction.apply(
+                grad,
+                kernel_size=self.kernel_size,
+                stride=self.stride,
+                padding=self.padding,
+                out_size=(self.shapes[0][2], self.shapes[0][3]),
+                count_include_pad=self.count_include_pad,
+            ),
+        )
+
 
 class AdaptiveAvgPool2dFunction(Op):
     """y = mean over PyTorch's adaptive windows;  dx = grad / window size spread back."""
@@ -127,6 +249,35 @@ class AdaptiveAvgPool2dFunction(Op):
     def backward(self, grad: Array) -> Grads:
         """Gradient of x."""
         return (cconv.adaptive_avg_pool2d_backward(grad, self.x_shape),)
+
+    def backward_graph(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        """The adjoint as a differentiable op (its derivative is this pooling)."""
+        return (_AdaptiveAdjoint.apply(grad, x_shape=self.x_shape),)
+
+
+class _AdaptiveAdjoint(Op):
+    """dx = A^T g for the adaptive average pooling A;  d(g) = A of the upstream gradient."""
+
+    __slots__ = ("x_shape",)
+
+    def forward(self, g: Array, *, x_shape: Shape) -> Array:
+        """Spread g back over the windows."""
+        self.x_shape = x_shape
+        return cconv.adaptive_avg_pool2d_backward(g, x_shape)
+
+    def jvp(self, out: Array, tg: Array | None) -> Array | None:
+        """Linear: the adjoint of the tangent."""
+        return None if tg is None else cconv.adaptive_avg_pool2d_backward(tg, self.x_shape)
+
+    def backward(self, grad: Array) -> Grads:
+        """The pooling of the upstream gradient."""
+        size = (self.shapes[0][2], self.shapes[0][3])
+        return (cconv.adaptive_avg_pool2d(np.ascontiguousarray(grad), size),)
+
+    def backward_graph(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        """The pooling as a differentiable op."""
+        size = (self.shapes[0][2], self.shapes[0][3])
+        return (AdaptiveAvgPool2dFunction.apply(grad, out_size=size),)
 
 
 def _pair(value: object, op: str, name: str, low: int) -> Pair:
