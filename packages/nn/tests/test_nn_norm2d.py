@@ -322,3 +322,15 @@ def test_dropout2d_double_backward() -> None:
 
     x = np.random.default_rng(17).standard_normal((2, 3, 2, 2))
     assert gradgradcheck(fn, [Tensor(x, requires_grad=True)])
+
+
+def test_group_norm_and_rms_norm_double_backward_gradgradcheck() -> None:
+    rng = np.random.default_rng(18)
+
+    def t(*shape: int) -> Tensor:
+        return Tensor(rng.standard_normal(shape), requires_grad=True)
+
+    assert gradgradcheck(lambda a, w, b: F.group_norm(a, 2, w, b), [t(2, 4, 3, 2), t(4), t(4)])
+    assert gradgradcheck(lambda a: F.group_norm(a, 2), [t(2, 4, 3)])
+    assert gradgradcheck(lambda a, w: F.rms_norm(a, (2, 3), w, 1e-5), [t(3, 2, 3), t(2, 3)])
+    assert gradgradcheck(lambda a: F.rms_norm(a, 3), [t(4, 3)])

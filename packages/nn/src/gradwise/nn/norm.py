@@ -542,8 +542,8 @@ class GroupNormFunction(Op):
     dw = sum(grad * xhat), db = sum(grad) over batch and space.
     """
 
-    __slots__ = ("has_b", "has_w", "s_rstd", "s_w", "s_xhat", "x_shape")
-    saves: ClassVar[tuple[int, ...]] = (1,)
+    __slots__ = ("eps", "has_b", "has_w", "s_rstd", "s_w", "s_x", "s_xhat", "x_shape")
+    saves: ClassVar[tuple[int, ...]] = (0, 1)
 
     def forward(
         self, x: Array, *params: Array, num_groups: int, eps: float, has_w: bool, has_b: bool
@@ -566,8 +566,33 @@ class GroupNormFunction(Op):
             y += params[-1].reshape(1, c, 1)
         self.s_xhat, self.s_rstd, self.s_w = xhat, rstd, w
         self.has_w, self.has_b, self.x_shape = has_w, has_b, x.shape
+        self.s_x, self.eps = x, eps
         out: Array = y.reshape(x.shape)
         return out
+
+    def backward_graph(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        """The backward formula rebuilt from x with differentiable ops (double backward)."""
+        n, c = self.s_xhat.shape[:2]
+        groups, spatial = self.s_rstd.shape[1], self.s_xhat.shape[2]
+        per_group = c * spatial // groups
+        x3 = self.saved_input(0, self.s_x).reshape(n, groups, per_group)
+        xc = x3 - x3.mean(axis=2, keepdims=True)
+        rstd = ((xc * xc).mean(axis=2, keepdims=True) + self.eps) ** -0.5
+        xhat = xc * rstd
+        g3 = grad.reshape(n, c, spatial)
+        w = None
+        if self.has_w and self.s_w is not None:
+            w = self.saved_input(1, self.s_w.reshape(c)).reshape(1, c, 1)
+        gx = (g3 * w if w is not None else g3).reshape(n, groups, per_group)
+        proj = (gx * xhat).mean(axis=2, keepdims=True)
+        dx = ((gx - gx.mean(axis=2, keepdims=True) - xhat * proj) * rstd).reshape(*self.x_shape)
+        grads: list[Tensor | None] = [dx]
+        xhat_c = xhat.reshape(n, c, spatial)
+        if self.has_w:
+            grads.append((g3 * xhat_c).sum(axis=(0, 2)))
+        if self.has_b:
+            grads.append(g3.sum(axis=(0, 2)))
+        return tuple(grads)
 
     def jvp(self, out: Array, tx: Array | None, *tp: Array | None) -> Array | None:
         """Forward-mode tangent: dy = dxhat w + xhat dw + db, per (sample, group)
@@ -622,7 +647,7 @@ class _GroupNormPlain(GroupNormFunction):
     """GroupNorm without a weight."""
 
     __slots__ = ()
-    saves = ()
+    saves = (0,)
 
 
 def group_norm(
@@ -747,8 +772,8 @@ class RMSNormFunction(Op):
     dx = r * (gx - xhat * mean(gx * xhat)), r = 1 / rms, gx = grad * w;  dw = sum(grad * xhat).
     """
 
-    __slots__ = ("has_w", "s_r", "s_w", "s_xhat", "x_shape")
-    saves: ClassVar[tuple[int, ...]] = (1,)
+    __slots__ = ("eps", "has_w", "s_r", "s_w", "s_x", "s_xhat", "x_shape")
+    saves: ClassVar[tuple[int, ...]] = (0, 1)
 
     def forward(self, x: Array, *params: Array, eps: float, size: int, has_w: bool) -> Array:
         """Scale each row of ``size`` trailing elements to unit root mean square."""
@@ -760,8 +785,25 @@ class RMSNormFunction(Op):
         y = xhat * w if w is not None else xhat
         self.s_xhat, self.s_r, self.s_w = xhat, r, w
         self.has_w, self.x_shape = has_w, x.shape
+        self.s_x, self.eps = x, eps
         out: Array = y.reshape(x.shape)
         return out
+
+    def backward_graph(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        """The backward formula rebuilt from x with differentiable ops (double backward)."""
+        rows, size = self.s_xhat.shape
+        x2 = self.saved_input(0, self.s_x).reshape(rows, size)
+        r = ((x2 * x2).mean(axis=1, keepdims=True) + self.eps) ** -0.5
+        xhat = x2 * r
+        g2 = grad.reshape(rows, size)
+        w = None
+        if self.has_w and self.s_w is not None:
+            w = self.saved_input(1, self.s_w.reshape(self.shapes[1]))
+        gx = g2 * w.reshape(size) if w is not None else g2
+        dx = ((gx - xhat * (gx * xhat).mean(axis=1, keepdims=True)) * r).reshape(*self.x_shape)
+        if not self.has_w:
+            return (dx,)
+        return dx, (g2 * xhat).sum(axis=0).reshape(*self.shapes[1])
 
     def jvp(self, out: Array, tx: Array | None, *tp: Array | None) -> Array | None:
         """Forward-mode tangent: dy = r (dx - xhat mean(xhat dx)) w + xhat dw."""
@@ -793,7 +835,7 @@ class _RMSNormPlain(RMSNormFunction):
     """RMSNorm without a weight."""
 
     __slots__ = ()
-    saves = ()
+    saves = (0,)
 
 
 def rms_norm(
