@@ -630,3 +630,101 @@ def test_level_is_per_thread() -> None:
         th.start()
         th.join()
     assert seen == [None]
+
+
+# ---- hvp / hessian: forward-over-reverse ---------------------------------------------------
+
+
+def _mlp_loss(w: ag.Tensor) -> ag.Tensor:
+    """A small two-layer MLP's loss as a function of all its weights (one flat vector)."""
+    x = ag.tensor(_r(5, 3, seed=31))
+    y = ag.tensor(_r(5, 2, seed=32))
+    w1 = w[:12].reshape(3, 4)
+    b1 = w[12:16]
+    w2 = w[16:24].reshape(4, 2)
+    h = (x @ w1 + b1).tanh()
+    out = h @ w2
+    return ((out - y) ** 2).mean() + out.log_softmax(axis=1).sum() * 0.1
+
+
+def test_hvp_is_forward_over_reverse_and_matches_reverse_over_reverse() -> None:
+    from gradwise.autograd.functional import HESSIAN_VECTOR, _hvp_reverse
+
+    assert HESSIAN_VECTOR.__name__ == "_hvp_forward"
+    w, v = ag.tensor(_r(24, seed=33)), ag.tensor(_r(24, seed=34))
+    value, hv = fwd.hvp_forward_over_reverse(_mlp_loss, w, v)
+    value2, hv2 = _hvp_reverse(_mlp_loss, w, v)
+    np.testing.assert_allclose(value.numpy(), value2.numpy())
+    np.testing.assert_allclose(hv.numpy(), hv2.numpy(), rtol=1e-10, atol=1e-12)
+    _, hv3 = ag.hvp(_mlp_loss, w, v)
+    np.testing.assert_array_equal(hv3.numpy(), hv.numpy())
+    # against finite differences of the gradient
+    h = 1e-6
+
+    def g(x: Array) -> Array:
+        leaf = ag.tensor(x, requires_grad=True)
+        (gr,) = ag.grad(_mlp_loss(leaf), leaf)
+        assert gr is not None
+        return gr.numpy()
+
+    fd = (g(w.numpy() + h * v.numpy()) - g(w.numpy() - h * v.numpy())) / (2 * h)
+    np.testing.assert_allclose(hv.numpy(), fd, rtol=1e-5, atol=1e-7)
+
+
+def test_hessian_of_a_small_mlp_loss_is_symmetric_and_matches_reverse() -> None:
+    w = ag.tensor(_r(24, seed=35))
+    hf = ag.hessian(_mlp_loss, w)
+    assert hf.shape == (24, 24)
+    np.testing.assert_allclose(hf.numpy(), hf.numpy().T, rtol=1e-10, atol=1e-12)
+    rows = np.stack(
+        [
+            fwd.hvp_forward_over_reverse(_mlp_loss, w, ag.tensor(np.eye(24)[k]))[1].numpy()
+            for k in range(24)
+        ]
+    )
+    np.testing.assert_allclose(hf.numpy(), rows, rtol=1e-12, atol=1e-14)
+    # and the same as the reverse-over-reverse Hessian (one row per second backward)
+    from gradwise.autograd.functional import _hvp_reverse
+
+    rev = np.stack(
+        [_hvp_reverse(_mlp_loss, w, ag.tensor(np.eye(24)[k]))[1].numpy() for k in range(24)]
+    )
+    np.testing.assert_allclose(hf.numpy(), rev, rtol=1e-10, atol=1e-12)
+
+
+def test_hessian_shapes_and_float32() -> None:
+    x = ag.tensor(_r(2, 3, seed=36))
+    h = ag.hessian(lambda a: (a**3).sum(), x)
+    assert h.shape == (2, 3, 2, 3)
+    np.testing.assert_allclose(h.numpy().reshape(6, 6), np.diag(6 * x.numpy().reshape(-1)))
+    x32 = ag.tensor(np.array([1.0, 2.0], np.float32))
+    _, hv = ag.hvp(lambda a: (a * a * a).sum(), x32, ag.tensor(np.ones(2, np.float32)))
+    assert hv.dtype == np.float32
+    np.testing.assert_allclose(hv.numpy(), [6.0, 12.0])
+    with pytest.raises(ValueError, match="hvp: f must return a one-element Tensor"):
+        fwd.hvp_forward_over_reverse(lambda a: a * 2.0, x, x)
+
+
+def test_hvp_falls_back_to_reverse_over_reverse_without_a_jvp_rule() -> None:
+    class Cube(Function):  # double backward but no jvp rule
+        __slots__ = ("s_x",)
+        saves = (0,)
+
+        def forward(self, x: Array) -> Array:
+            self.s_x = x
+            return x**3
+
+        def backward(self, grad: Array) -> Grads:
+            return (3 * grad * self.s_x**2,)
+
+        def backward_graph(self, grad: ag.Tensor) -> tuple[ag.Tensor | None, ...]:
+            x = self.saved_input(0, self.s_x)
+            return (grad * x * x * 3.0,)
+
+    x, v = ag.tensor(_r(3, seed=37)), ag.tensor(_r(3, seed=38))
+    with pytest.raises(fwd.NoForwardRule, match="Cube"):
+        fwd.hvp_forward_over_reverse(lambda a: Cube.apply(a).sum(), x, v)
+    _, hv = ag.hvp(lambda a: Cube.apply(a).sum(), x, v)
+    np.testing.assert_allclose(hv.numpy(), 6 * x.numpy() * v.numpy())
+    h = ag.hessian(lambda a: Cube.apply(a).sum(), x)
+    np.testing.assert_allclose(h.numpy(), np.diag(6 * x.numpy()))

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from gradwise.autograd import function as _function
-from gradwise.autograd.function import Function, Grads, run_backward
+from gradwise.autograd.function import Function, Grads, Node, run_backward
 from gradwise.autograd.grad_mode import STATE as _GRAD_STATE
 from gradwise.autograd.grad_mode import no_grad
 from gradwise.autograd.tensor import Tensor
@@ -33,6 +33,7 @@ from gradwise.core import ops as cops
 from gradwise.core.dtypes import Array
 
 __all__ = [
+    "NoForwardRule",
     "UnpackedDualTensor",
     "dual_level",
     "enter_dual_level",
@@ -49,11 +50,16 @@ fmt = cops.fmt_shape
 class _Level:
     """One open dual level: the tensors that got a tangent in it (weakly), to clear on exit."""
 
-    __slots__ = ("limit", "tracked")
+    __slots__ = ("limit", "saved", "tracked")
 
     def __init__(self) -> None:
         self.tracked: list[weakref.ref[Tensor]] = []
         self.limit = 1024
+        # per node: its inputs' tangents and its output's, for the tensors that
+        # backward_graph makes of saved arrays (forward-over-reverse)
+        self.saved: weakref.WeakKeyDictionary[Node, tuple[Sequence[Array | None], Array]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def track(self, t: Tensor) -> None:
         tracked = self.tracked
@@ -69,6 +75,7 @@ class _Level:
                 with contextlib.suppress(AttributeError):
                     del t._tangent
         self.tracked = []
+        self.saved = weakref.WeakKeyDictionary()
 
 
 class _LocalState(threading.local):
@@ -137,6 +144,10 @@ class dual_level:
         exit_dual_level()
 
 
+class NoForwardRule(RuntimeError):
+    """A tangent reached an op that has no forward-mode (``jvp``) rule."""
+
+
 class _Alias(Function):
     """y = x (a view sharing x's memory);  dx = grad.  Carries no tangent over."""
 
@@ -147,6 +158,10 @@ class _Alias(Function):
         return x.view()
 
     def backward(self, grad: Array) -> Grads:
+        return (grad,)
+
+    def backward_graph(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        """The identity, for ``create_graph=True``."""
         return (grad,)
 
     def jvp(self, out: Array, t: Array | None) -> Array | None:
@@ -254,7 +269,7 @@ def _push(node: Function, out: Tensor, inputs: Sequence[Tensor]) -> None:
         return
     rule: Callable[..., Array | None] | None = getattr(node, "jvp", None)
     if rule is None:
-        raise RuntimeError(
+        raise NoForwardRule(
             f"{type(node).__name__}: this op has no forward-mode (jvp) rule, but a tangent "
             "reached it inside forward_ad.dual_level (jvp/jacobian in forward mode); use "
             "reverse mode (vjp, grad, jacobian(..., strategy='reverse-mode')) instead"
@@ -268,9 +283,34 @@ def _push(node: Function, out: Tensor, inputs: Sequence[Tensor]) -> None:
         t = t.astype(data.dtype)
     out._tangent = t
     level.track(out)
+    level.saved[node] = (tangents, t)
+
+
+def _attach_saved(node: Node, i: int, saved: Tensor) -> None:
+    """Give a tensor made of a saved array (``saved_input``/``saved_output``, in
+    ``backward_graph``) the tangent its value had in forward, so that a gradient computed
+    with ``create_graph=True`` inside a dual level carries its own tangent (H v).
+    """
+    level = _LOCAL.level
+    if level is None:
+        return
+    record = level.saved.get(node)
+    if record is None:
+        return
+    tangent = record[1] if i < 0 else record[0][i]
+    if tangent is None:
+        return
+    shape = saved.data.shape
+    if tangent.shape != shape:
+        if tangent.size != saved.data.size:
+            return
+        tangent = tangent.reshape(shape)
+    saved._tangent = tangent
+    level.track(saved)
 
 
 _function._forward_tangent = _push
+_function._forward_saved = _attach_saved
 
 
 def set_tangent(t: Tensor, tangent: Array | None) -> None:
@@ -443,3 +483,56 @@ def _forward_columns(
                     if t is not None and o.data.size:
                         jac[i][j].reshape(o.data.size, n)[:, k] = t.reshape(-1)
                 del args, outs
+
+
+# ---- forward-over-reverse: H v as the jvp of the gradient --------------------------------
+
+
+def _scalar_output(f: Callable[[Tensor], Tensor], x: Tensor, op: str) -> Tensor:
+    y = f(x)
+    if not isinstance(y, Tensor) or y.data.size != 1:
+        shape = fmt(y.data.shape) if isinstance(y, Tensor) else type(y).__name__
+        raise ValueError(f"{op}: f must return a one-element Tensor, got {shape}")
+    return y
+
+
+def hvp_forward_over_reverse(
+    f: Callable[[Tensor], Tensor], x: Tensor, v: Tensor
+) -> tuple[Tensor, Tensor]:
+    """``(f(x), H v)`` as the tangent of the gradient: one forward pass with tangent v, one
+    backward with ``create_graph=True`` whose ops push tangents too.
+
+    Raises:
+        NoForwardRule: an op on the way has no jvp rule (``hvp`` then falls back to
+            reverse-over-reverse).
+        ValueError: ``f`` does not return a one-element tensor.
+    """
+    from gradwise.autograd.functional import grad
+
+    leaf = _float_tensor(x, "hvp", "x").detach().requires_grad_(True)
+    tangent = _tangent_array(leaf, v, "hvp", "v")
+    with dual_level():
+        d = make_dual(leaf, tangent)
+        y = _scalar_output(f, d, "hvp")
+        value = y.detach()
+        hv = None
+        if y._rg:
+            (g,) = grad(y, d, create_graph=True, allow_unused=True)
+            hv = None if g is None else _tangent_of(g)
+    if hv is None:
+        hv = np.zeros(leaf.data.shape, dtype=leaf.data.dtype)
+    return value, Tensor._wrap(np.asarray(hv, dtype=leaf.data.dtype))
+
+
+def hessian_forward_over_reverse(f: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """The Hessian of a scalar ``f`` at ``x`` (shape ``x.shape + x.shape``), one
+    forward-over-reverse H e_k per element of x.
+    """
+    n = x.data.size
+    h = np.zeros((n, n), dtype=x.data.dtype)
+    for k in range(n):
+        e = np.zeros(x.data.shape, dtype=x.data.dtype)
+        e.reshape(-1)[k] = 1
+        _, column = hvp_forward_over_reverse(f, x, Tensor._wrap(e))
+        h[:, k] = column.data.reshape(-1)
+    return Tensor._wrap(h.reshape(x.data.shape + x.data.shape))

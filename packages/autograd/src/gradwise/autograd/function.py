@@ -164,11 +164,16 @@ class Op(Node):
                 t._acc = node  # type: ignore[assignment]
             else:
                 t.grad_fn = node
+        if _FORWARD_ON:
+            _forward_saved(self, i, t)
         return t
 
     def saved_output(self, data: Array) -> Tensor:
         """``data`` (this op's output, saved by forward) as a tensor produced by this node."""
-        return _Tensor._wrap(data, self)
+        t = _Tensor._wrap(data, self)
+        if _FORWARD_ON:
+            _forward_saved(self, -1, t)
+        return t
 
     def release(self) -> None:
         """Drop the arrays saved for backward (after a backward without ``retain_graph``);
@@ -399,6 +404,7 @@ _FORWARD_ON = 0
 """How many forward-AD levels are open in any thread (forward_ad.py keeps it); while it is 0
 the only cost of forward mode in ``apply`` is reading it."""
 _forward_tangent: Any = None  # forward_ad.py installs its tangent push here
+_forward_saved: Any = None  # and here what gives saved tensors their tangents (double backward)
 _TENSOR: list[type[Tensor]] = []  # filled by tensor.py (which imports this module)
 # set by tensor.py too (a plain global is the fastest lookup); None only while importing
 _Tensor: type[Tensor] = None  # type: ignore[assignment]

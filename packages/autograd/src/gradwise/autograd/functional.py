@@ -171,25 +171,48 @@ def _hvp_reverse(f: Callable[[Tensor], Tensor], x: Tensor, v: Tensor) -> tuple[T
     return y.detach(), hv if hv is not None else Tensor._wrap(np.zeros_like(xs.data))
 
 
+def _hvp_forward(f: Callable[[Tensor], Tensor], x: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+    """Forward-over-reverse (the tangent of the gradient, forward_ad.py); reverse-over-reverse
+    when an op on the way has no forward-mode rule.
+    """
+    from gradwise.autograd.forward_ad import NoForwardRule, hvp_forward_over_reverse
+
+    try:
+        return hvp_forward_over_reverse(f, x, v)
+    except NoForwardRule:
+        return _hvp_reverse(f, x, v)
+
+
 HESSIAN_VECTOR: Callable[[Callable[[Tensor], Tensor], Tensor, Tensor], tuple[Tensor, Tensor]] = (
-    _hvp_reverse
+    _hvp_forward
 )
-"""How ``hvp`` and ``hessian`` get H v: reverse-over-reverse now; forward-over-reverse
-(``jvp`` of the gradient) can be installed here once forward mode exists."""
+"""How ``hvp`` gets H v: forward-over-reverse (``jvp`` of the gradient), falling back to
+reverse-over-reverse (:func:`_hvp_reverse`) for ops without a jvp rule."""
 
 
 def hvp(f: Callable[[Tensor], Tensor], x: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
     """``(f(x), H v)``: the Hessian of a scalar ``f`` at ``x`` times ``v`` (as
-    ``torch.autograd.functional.hvp``), without forming H."""
+    ``torch.autograd.functional.hvp``), without forming H.
+    """
     if not isinstance(v, Tensor) or v.data.shape != x.data.shape:
         got = cops.fmt_shape(v.data.shape) if isinstance(v, Tensor) else type(v).__name__
-        raise ValueError(f"hvp: v must be a Tensor of x's shape {cops.fmt_shape(x.shape)}, got {got}")
+        raise ValueError(
+            f"hvp: v must be a Tensor of x's shape {cops.fmt_shape(x.shape)}, got {got}"
+        )
     return HESSIAN_VECTOR(f, x, v)
 
 
 def hessian(f: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
     """The Hessian of a scalar ``f`` at ``x``, of shape ``x.shape + x.shape``
-    (as ``torch.autograd.functional.hessian``): one gradient-of-gradient per element."""
+    (as ``torch.autograd.functional.hessian``): forward-over-reverse, one H e_k per element
+    (forward_ad.py); one gradient-of-gradient per element when an op has no jvp rule.
+    """
+    from gradwise.autograd.forward_ad import NoForwardRule, hessian_forward_over_reverse
+
+    try:
+        return hessian_forward_over_reverse(f, x)
+    except NoForwardRule:
+        pass
     xs, _, g = _grad_of(f, x, "hessian")
     n = xs.data.size
     rows = np.zeros((n, n), dtype=xs.data.dtype)

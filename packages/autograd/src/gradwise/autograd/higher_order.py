@@ -201,6 +201,10 @@ class GeluGrad(Op):
         self.s_x = x
         return cops.gelu_backward(x, np.ones_like(x), "none")
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """Forward mode: t phi(x) (2 - x^2), element-wise as backward."""
+        return None if t is None else self.backward(t)[0]
+
     def backward(self, grad: Array) -> Grads:
         """grad phi(x) (2 - x^2)."""
         x = self.s_x
@@ -370,6 +374,17 @@ class ScatterAdd(Op):
             out[key] = x
         return out
 
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """Forward mode: the tangent scattered the same way."""
+        if t is None:
+            return None
+        dy = np.zeros(out.shape, dtype=out.dtype)
+        if self.advanced:
+            np.add.at(dy, self.key, t)
+        else:
+            dy[self.key] = t
+        return dy
+
     def backward(self, grad: Array) -> Grads:
         """grad[key]."""
         return (np.asarray(grad[self.key]),)
@@ -390,6 +405,10 @@ class ZeroAt(Op):
         out = np.array(x, copy=True)
         out[key] = 0
         return out
+
+    def jvp(self, out: Array, t: Array | None) -> Array | None:
+        """Forward mode: the tangent with zeros at key."""
+        return None if t is None else self.backward(t)[0]
 
     def backward(self, grad: Array) -> Grads:
         """grad with zeros at key."""
