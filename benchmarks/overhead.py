@@ -55,6 +55,42 @@ def _cases(n: int, torch: Any) -> list[tuple[str, dict[str, Callable[[], object]
 GOALS = {"a + b": 1.5e-6, "(a*b).sum().backward()": 8e-6}
 
 
+def _functional_cases() -> list[tuple[str, Callable[[], object]]]:
+    """A two-layer tanh network's scalar loss on a (64, 32) float64 input: one forward,
+    forward + backward, jvp (forward mode) and hvp (forward-over-reverse)."""
+    rng = np.random.default_rng(1)
+    w1 = ag.tensor(rng.standard_normal((32, 64)) / 8)
+    w2 = ag.tensor(rng.standard_normal((64, 16)) / 8)
+    x = ag.tensor(rng.standard_normal((64, 32)))
+    v = ag.tensor(rng.standard_normal((64, 32)))
+
+    def f(t: ag.Tensor) -> ag.Tensor:
+        return ((t @ w1).tanh() @ w2).tanh().sum()
+
+    def forward_backward() -> object:
+        leaf = x.detach().requires_grad_(True)
+        return ag.grad(f(leaf), leaf)
+
+    return [
+        ("forward", lambda: f(x)),
+        ("forward + backward", forward_backward),
+        ("jvp", lambda: ag.jvp(f, (x,), (v,))),
+        ("hvp", lambda: ag.hvp(f, x, v)),
+    ]
+
+
+def functional_costs(rounds: int, pause: float) -> None:
+    """Print jvp's cost relative to one forward, hvp's relative to forward + backward."""
+    cases = _functional_cases()
+    times = interleaved([fn for _, fn in cases], rounds=rounds, pause=pause, block_seconds=0.05)
+    med = {name: t.median for (name, _), t in zip(cases, times, strict=True)}
+    print("\nfunctional transforms, tanh MLP loss, x (64, 32) float64 (median):")
+    for name, _ in cases:
+        print(f"  {name:20} {med[name] * 1e6:9.1f}us")
+    print(f"  jvp / forward              {med['jvp'] / med['forward']:5.2f}x")
+    print(f"  hvp / (forward + backward) {med['hvp'] / med['forward + backward']:5.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=7)
@@ -88,6 +124,7 @@ def main() -> None:
             row += f" {goal * 1e6:5.1f}us {'yes' if met[-1] else 'no':>4}"
             print(row, flush=True)
     print(f"goals met: {sum(met)} of {len(met)} (on gradwise's median)")
+    functional_costs(args.rounds, args.pause)
 
 
 if __name__ == "__main__":
