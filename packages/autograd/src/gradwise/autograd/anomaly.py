@@ -4,7 +4,8 @@ Inside the context (per thread), every node records where it was created: the fi
 stack frame outside gradwise, as ``file:line in function``. A backward run in the mode
 checks each gradient a node produces and raises ``RuntimeError`` at the first NaN or
 Inf, naming the node (``grad_fn.name()``) and that line. Off, it costs one flag check
-per op and per backward call.
+per op and per backward call (a module global counting the threads in the mode; the
+per-thread flag is read only when it is not 0).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import threading
 import weakref
 from collections.abc import Callable
 from types import TracebackType
@@ -24,6 +26,7 @@ from gradwise.autograd.function import Node
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+_LOCK = threading.Lock()
 _SITES: weakref.WeakKeyDictionary[Node, str] = weakref.WeakKeyDictionary()
 _ROOTS = tuple(os.path.join(os.path.abspath(p), "") for p in gradwise.__path__)
 
@@ -72,6 +75,8 @@ class detect_anomaly:
     def __enter__(self) -> None:
         self._saved.append(grad_mode.STATE.anomaly)
         grad_mode.STATE.anomaly = True
+        with _LOCK:
+            _fm._ANOMALY_ON += 1
 
     def __exit__(
         self,
@@ -80,6 +85,8 @@ class detect_anomaly:
         tb: TracebackType | None,
     ) -> None:
         grad_mode.STATE.anomaly = self._saved.pop()
+        with _LOCK:
+            _fm._ANOMALY_ON -= 1
 
     def __call__(self, fn: F) -> F:
         """Use as a decorator: every call of ``fn`` runs in anomaly mode."""

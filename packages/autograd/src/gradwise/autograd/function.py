@@ -249,7 +249,7 @@ class Op(Node):
                 node.shapes = tuple([t.data.shape for t in inputs])
                 node.dtypes = tuple([t.data.dtype for t in inputs])
             node.seq = _next_seq()
-            if state.anomaly:
+            if _ANOMALY_ON and state.anomaly:
                 _record_creation(node)
             result.grad_fn = node
             result._rg = True
@@ -363,7 +363,7 @@ def _specialised_apply(cls: type[Op]) -> Any:
             f"        _node.shapes = ({', '.join(f'_d{i}.shape' for i in range(n))}{one})",
             f"        _node.dtypes = ({', '.join(f'_d{i}.dtype' for i in range(n))}{one})",
             "        _node.seq = _next_seq()",
-            "        if _STATE.anomaly:",
+            "        if _ANOMALY_ON and _STATE.anomaly:",
             "            _record_creation(_node)",
             "        _r.grad_fn = _node",
             "        _r._rg = True",
@@ -400,6 +400,9 @@ _add = np.add
 SEQUENCE = count()  # next() on itertools.count is atomic under the GIL
 _next_seq = SEQUENCE.__next__
 _STATE = grad_mode.STATE
+_ANOMALY_ON = 0
+"""How many threads are inside ``detect_anomaly()`` (anomaly.py keeps it): a global is
+read faster than the thread-local flag, which is read only when this is not 0."""
 _FORWARD_ON = 0
 """How many forward-AD levels are open in any thread (forward_ad.py keeps it); while it is 0
 the only cost of forward mode in ``apply`` is reading it."""
@@ -436,7 +439,8 @@ _SOLE, _SOLE_BASE = _sole_reference_counts()
 
 class _HookCount:
     """How many gradient hooks are registered; while any are, backward takes the general
-    engine (engine.py), which runs them. The fast engine stays free of per-node checks."""
+    engine (engine.py), which runs them. The fast engine stays free of per-node checks.
+    """
 
     __slots__ = ("count",)
 
@@ -472,7 +476,7 @@ def run_backward(
     With ``op == "backward"`` leaves' gradients are accumulated into their ``.grad``;
     otherwise they are returned by node, untouched (for ``grad()``).
     """
-    if HOOKS.count or _STATE.anomaly:
+    if HOOKS.count or _ANOMALY_ON:
         return general_backward(roots, grads, retain_graph, False, op=op)
     pending: dict[Node, Array] = {}
     leaves: dict[Node, Array] = {}
@@ -505,7 +509,7 @@ def run_backward(
 def backward_from(root: Tensor, grad: Array, retain_graph: bool) -> None:
     """``run_backward((root,), (grad,), retain_graph)`` for one root (``Tensor.backward``)."""
     node = root.grad_fn or root._acc
-    if HOOKS.count or _STATE.anomaly:
+    if HOOKS.count or _ANOMALY_ON:
         general_backward((root,), (grad,), retain_graph, False)
     elif node is None or node.is_accumulator:
         run_backward((root,), (grad,), retain_graph)
