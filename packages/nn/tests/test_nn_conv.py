@@ -420,3 +420,9 @@ def test_conv1d_double_backward_gradgradcheck() -> None:
     x = Tensor(rng.standard_normal((2, 4, 7)), requires_grad=True)
     w = Tensor(rng.standard_normal((2, 2, 3)), requires_grad=True)
     assert gradgradcheck(lambda a, k: F.conv1d(a, k, None, 2, 1, 1, 2), [x, w])
+
+
+def test_gradcheck_on_an_empty_batch() -> None:
+    w = Tensor(np.random.default_rng(19).standard_normal((2, 3, 3, 3)), requires_grad=True)
+    x = Tensor(np.zeros((0, 3, 5, 5)), requires_grad=True)
+    assert gradcheck(lambda a, k: F.conv2d(a, k, None, 1, 1), [x, w])

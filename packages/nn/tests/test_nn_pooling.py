@@ -244,3 +244,16 @@ def test_pooling_forward_mode_jvp(fn: Callable[[Tensor], Tensor]) -> None:
 def test_pooling_double_backward_gradgradcheck(fn: Callable[[Tensor], Tensor]) -> None:
     x = np.random.default_rng(15).permutation(2 * 3 * 7 * 8).reshape(2, 3, 7, 8) / 10.0
     assert gradgradcheck(fn, [Tensor(x, requires_grad=True)])
+
+
+def test_gradcheck_on_empty_and_size_one_batches() -> None:
+    empty = Tensor(np.zeros((0, 3, 4, 4)), requires_grad=True)
+    one = Tensor(np.random.default_rng(20).permutation(16).reshape(1, 1, 4, 4) / 4.0)
+    one.requires_grad_()
+    for fn in (
+        lambda a: F.max_pool2d(a, 2),
+        lambda a: F.avg_pool2d(a, 3, 1, 1),
+        lambda a: F.adaptive_avg_pool2d(a, 3),
+    ):
+        assert gradcheck(fn, [empty])
+        assert gradcheck(fn, [one])
