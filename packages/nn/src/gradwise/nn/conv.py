@@ -66,9 +66,12 @@ class ConvFunction(Op):
         else:
             k_g = k // groups
             y2 = np.matmul(w.reshape(groups, o // groups, k_g), cols.reshape(groups, k_g, length))
-        y = np.ascontiguousarray(y2.reshape(o, n, *out_size).transpose(1, 0, 2, 3))
-        if b:
-            y += b[0].reshape(1, o, 1, 1)
+        y4 = y2.reshape(o, n, *out_size).transpose(1, 0, 2, 3)
+        if b:  # the bias add doubles as the copy into NCHW order: one pass
+            y = np.empty((n, o, *out_size), dtype=y2.dtype)
+            np.add(y4, b[0].reshape(1, o, 1, 1), out=y)
+        else:
+            y = np.ascontiguousarray(y4)
         self.s_cols, self.s_w = cols, w
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
         out: Array = y.reshape(n, o, out_size[1]) if len(self.x_shape) == 3 else y
