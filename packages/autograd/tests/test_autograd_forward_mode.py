@@ -728,3 +728,40 @@ def test_hvp_falls_back_to_reverse_over_reverse_without_a_jvp_rule() -> None:
     np.testing.assert_allclose(hv.numpy(), 6 * x.numpy() * v.numpy())
     h = ag.hessian(lambda a: Cube.apply(a).sum(), x)
     np.testing.assert_allclose(h.numpy(), np.diag(6 * x.numpy()))
+
+
+def test_custom_functions_in_forward_mode() -> None:
+    class NumpySquare(ag.Function):  # forward leaves gradwise: no tangent without jvp
+        @staticmethod
+        def forward(ctx: Any, x: ag.Tensor) -> ag.Tensor:
+            ctx.x = x.detach()
+            return ag.tensor(np.square(x.numpy()))
+
+        @staticmethod
+        def backward(ctx: Any, g: ag.Tensor) -> ag.Tensor:
+            x: ag.Tensor = ctx.x
+            return 2.0 * x * g
+
+    class NumpySquareJvp(NumpySquare):
+        @staticmethod
+        def jvp(ctx: Any, t: ag.Tensor) -> ag.Tensor:
+            x: ag.Tensor = ctx.x
+            return 2.0 * x * t
+
+    class OpsSquare(ag.Function):  # forward in gradwise ops: their tangents are kept
+        @staticmethod
+        def forward(ctx: Any, x: ag.Tensor) -> ag.Tensor:
+            return x * x
+
+        @staticmethod
+        def backward(ctx: Any, g: ag.Tensor) -> ag.Tensor:
+            return g
+
+    v = ag.tensor(_r(3, seed=41))
+    for rg in (False, True):
+        x = ag.tensor(_r(3, seed=40), requires_grad=rg)
+        with pytest.raises(fwd.NoForwardRule, match="NumpySquare: a tangent reached"):
+            ag.jvp(NumpySquare.apply, (x,), (v,))
+        for cls in (NumpySquareJvp, OpsSquare):
+            _, t = ag.jvp(cls.apply, (x,), (v,))
+            np.testing.assert_allclose(t.numpy(), 2 * x.numpy() * v.numpy())

@@ -301,6 +301,8 @@ class Function(_FunctionBase):
         to_save = node._to_save or ()
         node._to_save = None
         if not record:
+            if _fm._FORWARD_ON:
+                _forward_tangents(cls, node, args, result, result)
             return result
         single = not isinstance(result, tuple)
         outs = (result,) if single else result
@@ -372,7 +374,16 @@ class Function(_FunctionBase):
                 saved.append((_OTHER, None, t.data))
         node.s_saved = saved
         node._saved_versions = tuple(versions)
-        return new_outs[0] if single else tuple(new_outs)
+        returned = new_outs[0] if single else tuple(new_outs)
+        if _fm._FORWARD_ON:
+            _forward_tangents(cls, node, args, result, returned)
+        return returned
+
+
+def _forward_tangents(cls: type, ctx: Any, args: Any, raw: Any, out: Any) -> None:
+    from gradwise.autograd.forward_ad import custom_function_tangents
+
+    custom_function_tangents(cls, ctx, args, raw, out)
 
 
 BackwardFunction._saved_slots = ("s_saved",)  # what the memory report (inspect.py) counts

@@ -536,3 +536,53 @@ def hessian_forward_over_reverse(f: Callable[[Tensor], Tensor], x: Tensor) -> Te
         _, column = hvp_forward_over_reverse(f, x, Tensor._wrap(e))
         h[:, k] = column.data.reshape(-1)
     return Tensor._wrap(h.reshape(x.data.shape + x.data.shape))
+
+
+# ---- custom Functions ----------------------------------------------------------------------
+
+
+def custom_function_tangents(cls: type, ctx: Any, args: Sequence[Any], raw: Any, out: Any) -> None:
+    """Tangents for the outputs of a custom ``Function`` (called by its ``apply``).
+
+    With a ``jvp(ctx, *tangents)`` staticmethod (as PyTorch's), its results are the
+    outputs' tangents (one per output; tangents come in one per argument, None for
+    arguments without one). Without one, the tangents that the gradwise ops inside
+    ``forward`` pushed are kept; a float output that got none (forward left gradwise, e.g.
+    through NumPy) raises :class:`NoForwardRule` naming the Function.
+    """
+    if _LOCAL.level is None or _GRAD_STATE.inference:
+        return
+    tangents = [_tangent_of(a) if isinstance(a, Tensor) else None for a in args]
+    if all(t is None for t in tangents):
+        return
+    outs = out if isinstance(out, tuple) else (out,)
+    raws = raw if isinstance(raw, tuple) else (raw,)
+    rule = getattr(cls, "jvp", None)
+    if rule is not None:
+        res = rule(ctx, *[None if t is None else Tensor._wrap(t) for t in tangents])
+        given = res if isinstance(res, tuple) else (res,)
+        if len(given) != len(outs):
+            raise RuntimeError(
+                f"{cls.__name__}.jvp: returned {len(given)} tangents for {len(outs)} outputs"
+            )
+        for o, t in zip(outs, given, strict=True):
+            if isinstance(o, Tensor) and t is not None:
+                arr = t.data if isinstance(t, Tensor) else np.asarray(t)
+                set_tangent(
+                    o,
+                    _tangent_array(o, arr.astype(o.data.dtype, copy=False), f"{cls.__name__}.jvp"),
+                )
+        return
+    for r, o in zip(raws, outs, strict=True):
+        if not isinstance(o, Tensor) or o.data.dtype.kind != "f":
+            continue
+        t = _tangent_of(r) if isinstance(r, Tensor) else None
+        if t is None:
+            raise NoForwardRule(
+                f"{cls.__name__}: a tangent reached this custom Function, which has no jvp "
+                "staticmethod, and its forward's output carries no tangent (forward left "
+                "gradwise ops, e.g. through NumPy); define jvp(ctx, *tangents) returning one "
+                "tangent per output"
+            )
+        if o is not r:
+            set_tangent(o, t)
