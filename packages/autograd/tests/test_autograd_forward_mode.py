@@ -765,3 +765,23 @@ def test_custom_functions_in_forward_mode() -> None:
         for cls in (NumpySquareJvp, OpsSquare):
             _, t = ag.jvp(cls.apply, (x,), (v,))
             np.testing.assert_allclose(t.numpy(), 2 * x.numpy() * v.numpy())
+
+
+def test_hvp_forward_over_reverse_through_nn_nodes() -> None:
+    pytest.importorskip("gradwise.nn")
+    from gradwise.autograd.functional import _hvp_reverse
+    from gradwise.nn.linear import linear
+    from gradwise.nn.norm import batch_norm, layer_norm
+
+    w, b = ag.tensor(_r(3, 4, seed=50)), ag.tensor(_r(3, seed=51))
+    g, m = ag.tensor(_r(4, seed=52)), ag.tensor(_r(2, 4, seed=53))
+    fns: list[Fn] = [
+        lambda x: linear(x, w, b).tanh().sum(),
+        lambda x: (layer_norm(x, 4, g, g) * m).tanh().sum(),
+        lambda x: (batch_norm(x, None, None, g, g, training=True) * m).tanh().sum(),
+    ]
+    x, v = ag.tensor(_r(2, 4, seed=54)), ag.tensor(_r(2, 4, seed=55))
+    for fn in fns:
+        _, hf = fwd.hvp_forward_over_reverse(fn, x, v)
+        _, hr = _hvp_reverse(fn, x, v)
+        np.testing.assert_allclose(hf.numpy(), hr.numpy(), rtol=1e-9, atol=1e-12)
