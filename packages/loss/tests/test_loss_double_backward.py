@@ -1,5 +1,5 @@
-"""create_graph=True through the regression losses (gradgradcheck); other fused losses
-raise naming their node."""
+"""create_graph=True through the regression losses and cross-entropy (gradgradcheck); other
+fused losses raise naming their node."""
 
 from __future__ import annotations
 
@@ -40,7 +40,31 @@ def test_hessian_of_mse_is_two_over_n_times_identity() -> None:
     np.testing.assert_allclose(h.numpy(), np.eye(3) * 2.0 / 3.0)
 
 
+CE_OPTIONS: list[dict[str, object]] = [
+    {},
+    {"label_smoothing": 0.2},
+    {"weight": ag.tensor(np.array([0.5, 2.0, 1.0]))},
+    {"ignore_index": 2},
+    {"weight": ag.tensor(np.array([0.5, 2.0, 1.0])), "label_smoothing": 0.1, "ignore_index": 1},
+]
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("options", CE_OPTIONS, ids=["plain", "smooth", "weight", "ignore", "all"])
+def test_cross_entropy_second_derivatives(reduction: str, options: dict[str, object]) -> None:
+    x, t = _f64((4, 3), 1), np.array([0, 2, 1, 2])
+    fn = L.cross_entropy
+    assert ag.gradgradcheck(lambda a: fn(a * a, t, reduction=reduction, **options), [x])  # type: ignore[arg-type]
+
+
+def test_cross_entropy_second_derivatives_other_layouts() -> None:
+    x3, t3 = _f64((2, 3, 4), 2), np.array([[0, 1, 2, 1], [2, 2, 0, 1]])
+    assert ag.gradgradcheck(lambda a: L.cross_entropy(a * a, t3), [x3])
+    x1 = _f64((3,), 3)
+    assert ag.gradgradcheck(lambda a: L.cross_entropy(a * a, np.array(1)), [x1])
+
+
 def test_a_fused_loss_without_a_rule_names_itself() -> None:
-    x = ag.tensor(np.array([[0.5, -1.0, 2.0]]), requires_grad=True)
+    x = ag.tensor(np.array([0.2, 0.7]), requires_grad=True)
     with pytest.raises(RuntimeError, match="Backward: double backward"):
-        ag.grad(L.cross_entropy(x, np.array([1])), x, create_graph=True)
+        ag.grad(L.binary_cross_entropy(x, np.array([0.0, 1.0])), x, create_graph=True)

@@ -3,8 +3,12 @@
 Attached as ``backward_graph`` on import (see gradwise.autograd.higher_order). The node
 saved only d = x - t; it re-enters the graph as ``x' - t'``, tensors on the input nodes
 whose values are d and 0, so that d depends on x and t exactly as it did. The other
-fused losses (cross-entropy, NLL, BCE, KL) have no rule yet: a double backward through
+fused losses (NLL, BCE, KL, soft-target cross-entropy) have no rule yet: a double backward through
 them raises RuntimeError naming the node.
+
+Cross-entropy with class indices: per row, dl/dx = s p - r with p = softmax(x), s a
+number and r a constant row (from the target, the class weights and label smoothing), so
+its rule is g (s softmax(x) - r) with Tensor ops.
 """
 
 from __future__ import annotations
@@ -12,6 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from gradwise.autograd import Tensor, clip, where
+from gradwise.autograd.ops.reduce import Softmax
+from gradwise.autograd.ops.shape import Permute, Reshape
+from gradwise.loss.classification import CrossEntropyLoss, _from_rows
 from gradwise.loss.regression import Regression
 
 TGrads = tuple[Tensor | None, ...]
@@ -35,4 +42,47 @@ def _regression(n: Regression, g: Tensor) -> TGrads:
     return dx, -dx
 
 
+def _rows(x: Tensor) -> Tensor:
+    """(C,) -> (1, C); (N, C) as is; (N, C, d1, ...) -> (N d1 ..., C), differentiable."""
+    shape = x.data.shape
+    if len(shape) <= 2:
+        return Reshape.apply(x, shape=(-1, shape[-1]))
+    order = (0, *range(2, len(shape)), 1)
+    return Reshape.apply(Permute.apply(x, axes=order), shape=(-1, shape[1]))
+
+
+def _unrows(x2: Tensor, shape: tuple[int, ...]) -> Tensor:
+    if len(shape) <= 2:
+        return Reshape.apply(x2, shape=shape)
+    moved = shape[:1] + shape[2:] + shape[1:2]
+    nd = len(shape)
+    back = (0, nd - 1, *range(1, nd - 1))
+    return Permute.apply(Reshape.apply(x2, shape=moved), axes=back)
+
+
+def _cross_entropy(n: CrossEntropyLoss, g: Tensor) -> TGrads:
+    """g (s softmax(x) - r) per row; s and r as in the class docstring above."""
+    x2, t = n.s_x2, n.s_t
+    rows, c = x2.shape
+    w = np.ones(c) if n.s_w is None else n.s_w.astype(np.float64)
+    keep = t != n.ignore_index
+    tt = np.where(keep, t, 0)
+    eps = n.smoothing
+    wt = np.where(keep, w[tt], 0.0)
+    s = wt * (1.0 - eps) + keep * (eps / c * w.sum())
+    r = np.zeros((rows, c))
+    r[np.arange(rows), tt] = wt * (1.0 - eps)
+    r += keep[:, None] * (eps / c) * w[None, :]
+    dt = x2.dtype
+    x = n.saved_input(0, _from_rows(x2, n.shape))
+    p = Softmax.apply(_rows(x), axis=-1)
+    if n.reduction == "none":
+        grow = Reshape.apply(g, shape=(rows, 1))
+    else:
+        grow = g * (1.0 / n.denom if n.denom else float("nan")) if n.reduction == "mean" else g
+    d = p * Tensor._wrap(s.astype(dt)[:, None]) - Tensor._wrap(r.astype(dt))
+    return (_unrows(grow * d, n.shape),)
+
+
+CrossEntropyLoss.backward_graph = _cross_entropy  # type: ignore[method-assign,assignment]
 Regression.backward_graph = _regression  # type: ignore[method-assign,assignment]
