@@ -1,5 +1,5 @@
-"""create_graph=True through the regression losses and cross-entropy (gradgradcheck); other
-fused losses raise naming their node."""
+"""create_graph=True through the regression losses, cross-entropy and the binary
+cross-entropies (gradgradcheck); other fused losses raise naming their node."""
 
 from __future__ import annotations
 
@@ -64,7 +64,22 @@ def test_cross_entropy_second_derivatives_other_layouts() -> None:
     assert ag.gradgradcheck(lambda a: L.cross_entropy(a * a, np.array(1)), [x1])
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_binary_cross_entropy_second_derivatives(reduction: str) -> None:
+    gen = Generator(5)
+    x = ag.tensor(gen.uniform((3, 4), 0.1, 0.9, np.float64), requires_grad=True)
+    y = ag.tensor(gen.uniform((3, 4), 0.0, 1.0, np.float64), requires_grad=True)
+    w = np.linspace(0.5, 1.5, 4)
+    pw = np.array([1.0, 2.0, 0.5, 3.0])
+    bce, logits = L.binary_cross_entropy, L.binary_cross_entropy_with_logits
+    assert ag.gradgradcheck(lambda a, b: bce(a, b, w, reduction=reduction), [x, y])
+    assert ag.gradgradcheck(lambda a, b: logits(a * 2.0, b, reduction=reduction), [x, y])
+    assert ag.gradgradcheck(
+        lambda a, b: logits(a * 2.0, b, w, pos_weight=pw, reduction=reduction), [x, y]
+    )
+
+
 def test_a_fused_loss_without_a_rule_names_itself() -> None:
-    x = ag.tensor(np.array([0.2, 0.7]), requires_grad=True)
+    x = ag.tensor(np.array([[-0.2, -0.7]]), requires_grad=True)
     with pytest.raises(RuntimeError, match="Backward: double backward"):
-        ag.grad(L.binary_cross_entropy(x, np.array([0.0, 1.0])), x, create_graph=True)
+        ag.grad(L.nll_loss(x, np.array([1])), x, create_graph=True)

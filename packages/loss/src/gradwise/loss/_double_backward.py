@@ -3,7 +3,7 @@
 Attached as ``backward_graph`` on import (see gradwise.autograd.higher_order). The node
 saved only d = x - t; it re-enters the graph as ``x' - t'``, tensors on the input nodes
 whose values are d and 0, so that d depends on x and t exactly as it did. The other
-fused losses (NLL, BCE, KL, soft-target cross-entropy) have no rule yet: a double backward through
+fused losses (NLL, KL, soft-target cross-entropy) have no rule yet: a double backward through
 them raises RuntimeError naming the node.
 
 Cross-entropy with class indices: per row, dl/dx = s p - r with p = softmax(x), s a
@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradwise.autograd import Tensor, clip, where
+from gradwise.autograd import Tensor, clip, log, maximum, sigmoid, softplus, where
 from gradwise.autograd.ops.reduce import Softmax
 from gradwise.autograd.ops.shape import Permute, Reshape
+from gradwise.core.dtypes import Array
+from gradwise.loss.binary import _EPS, BCELoss, BCEWithLogitsLoss
 from gradwise.loss.classification import CrossEntropyLoss, _from_rows
 from gradwise.loss.regression import Regression
 
@@ -84,5 +86,41 @@ def _cross_entropy(n: CrossEntropyLoss, g: Tensor) -> TGrads:
     return (_unrows(grow * d, n.shape),)
 
 
+def _scaled(g: Tensor, reduction: str, count: int, w: Array | None) -> Tensor:
+    if reduction == "mean":
+        g = g * (1.0 / count if count else float("nan"))
+    return g if w is None else g * Tensor._wrap(w)
+
+
+def _bce(n: BCELoss, g: Tensor) -> TGrads:
+    """dx = g w (x - y) / max(x (1 - x), eps),  dy = g w (log(1 - x) - log x), logs >= -100."""
+    x, y = n.saved_input(0, n.s_x), n.saved_input(1, n.s_y)
+    gw = _scaled(g, n.reduction, n.s_x.size, n.s_w)
+    dx = gw * (x - y) / maximum(x * (1.0 - x), float(_EPS))
+    dy = None
+    if n.need_dy:
+        with np.errstate(divide="ignore"):
+            dy = gw * (clip(log(1.0 - x), -100.0, None) - clip(log(x), -100.0, None))
+    return dx, dy
+
+
+def _bce_logits(n: BCEWithLogitsLoss, g: Tensor) -> TGrads:
+    """dx = g w ((1 + (pw - 1) y) sigmoid(x) - pw y),  dy = g w ((pw - 1) softplus(-x) - x)."""
+    x, y = n.saved_input(0, n.s_x), n.saved_input(1, n.s_y)
+    gw = _scaled(g, n.reduction, n.s_x.size, n.s_w)
+    pw = n.s_pw
+    if pw is None:
+        dx = gw * (sigmoid(x) - y)
+    else:
+        pwt = Tensor._wrap(pw)
+        dx = gw * ((1.0 + (pwt - 1.0) * y) * sigmoid(x) - pwt * y)
+    dy = None
+    if n.need_dy:
+        dy = gw * (-x) if pw is None else gw * ((Tensor._wrap(pw) - 1.0) * softplus(-x) - x)
+    return dx, dy
+
+
+BCELoss.backward_graph = _bce  # type: ignore[method-assign,assignment]
+BCEWithLogitsLoss.backward_graph = _bce_logits  # type: ignore[method-assign,assignment]
 CrossEntropyLoss.backward_graph = _cross_entropy  # type: ignore[method-assign,assignment]
 Regression.backward_graph = _regression  # type: ignore[method-assign,assignment]
