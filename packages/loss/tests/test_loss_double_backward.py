@@ -1,5 +1,6 @@
-"""create_graph=True through the regression losses, cross-entropy and the binary
-cross-entropies (gradgradcheck); other fused losses raise naming their node."""
+"""create_graph=True through the regression losses, cross-entropy (class indices), NLL,
+KL and the binary cross-entropies (gradgradcheck); soft-target cross-entropy raises naming
+its node."""
 
 from __future__ import annotations
 
@@ -79,7 +80,33 @@ def test_binary_cross_entropy_second_derivatives(reduction: str) -> None:
     )
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_nll_and_kl_div_second_derivatives(reduction: str) -> None:
+    x, t = _f64((4, 3), 1), np.array([0, 2, 1, 2])
+    w = ag.tensor(np.array([0.5, 2.0, 1.0]))
+    y = ag.tensor(Generator(2).uniform((4, 3), 0.1, 1.0, np.float64), requires_grad=True)
+    nll, kl = L.nll_loss, L.kl_div
+    assert ag.gradgradcheck(
+        lambda a: nll((a * a).log_softmax(), t, weight=w, ignore_index=1, reduction=reduction),
+        [x],
+    )
+    assert ag.gradgradcheck(lambda a, b: kl((a * a).log_softmax(), b, reduction=reduction), [x, y])
+    assert ag.gradgradcheck(
+        lambda a, b: kl((a * a).log_softmax(), b, reduction=reduction, log_target=True), [x, y]
+    )
+
+
+def test_nll_and_kl_div_other_layouts_and_batchmean() -> None:
+    x3, t3 = _f64((2, 3, 4), 2), np.array([[0, 1, 2, 1], [2, 2, 0, 1]])
+    assert ag.gradgradcheck(lambda a: L.nll_loss((a * a).log_softmax(axis=1), t3), [x3])
+    x = _f64((4, 3), 1)
+    y = ag.tensor(Generator(3).uniform((4, 3), 0.1, 1.0, np.float64), requires_grad=True)
+    kl = L.kl_div
+    assert ag.gradgradcheck(lambda a, b: kl(a.log_softmax(), b, reduction="batchmean"), [x, y])
+
+
 def test_a_fused_loss_without_a_rule_names_itself() -> None:
-    x = ag.tensor(np.array([[-0.2, -0.7]]), requires_grad=True)
+    x = ag.tensor(np.array([[-0.2, 0.7]]), requires_grad=True)
+    q = np.array([[0.3, 0.7]])
     with pytest.raises(RuntimeError, match="Backward: double backward"):
-        ag.grad(L.nll_loss(x, np.array([1])), x, create_graph=True)
+        ag.grad(L.cross_entropy(x, q), x, create_graph=True)

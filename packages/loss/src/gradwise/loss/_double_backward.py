@@ -3,7 +3,7 @@
 Attached as ``backward_graph`` on import (see gradwise.autograd.higher_order). The node
 saved only d = x - t; it re-enters the graph as ``x' - t'``, tensors on the input nodes
 whose values are d and 0, so that d depends on x and t exactly as it did. The other
-fused losses (NLL, KL, soft-target cross-entropy) have no rule yet: a double backward through
+fused losses (soft-target cross-entropy) have no rule yet: a double backward through
 them raises RuntimeError naming the node.
 
 Cross-entropy with class indices: per row, dl/dx = s p - r with p = softmax(x), s a
@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradwise.autograd import Tensor, clip, log, maximum, sigmoid, softplus, where
+from gradwise.autograd import Tensor, clip, exp, log, maximum, sigmoid, softplus, where
+from gradwise.autograd.higher_order import ScatterAdd
 from gradwise.autograd.ops.reduce import Softmax
 from gradwise.autograd.ops.shape import Permute, Reshape
 from gradwise.core.dtypes import Array
 from gradwise.loss.binary import _EPS, BCELoss, BCEWithLogitsLoss
-from gradwise.loss.classification import CrossEntropyLoss, _from_rows
+from gradwise.loss.classification import CrossEntropyLoss, NLLLoss, _from_rows
+from gradwise.loss.divergence import KLDivLoss
 from gradwise.loss.regression import Regression
 
 TGrads = tuple[Tensor | None, ...]
@@ -120,6 +122,39 @@ def _bce_logits(n: BCEWithLogitsLoss, g: Tensor) -> TGrads:
     return dx, dy
 
 
+def _nll(n: NLLLoss, g: Tensor) -> TGrads:
+    """dx = -g w[t] at each row's target (linear in g; x does not enter)."""
+    m, c = n.x2_shape
+    dt = g.data.dtype
+    if n.reduction == "none":
+        grow = Reshape.apply(g, shape=(m,))
+    elif n.reduction == "mean":
+        grow = g * (1.0 / n.denom if n.denom else float("nan"))
+    else:
+        grow = g
+    v = grow * Tensor._wrap(-n.s_wt.astype(dt))
+    key = (np.arange(m), n.s_idx)
+    return (_unrows(ScatterAdd.apply(v, key=key, shape=(m, c), advanced=True), n.shape),)
+
+
+def _kl_div(n: KLDivLoss, g: Tensor) -> TGrads:
+    """dx = -g p, p = y (e^y with log_target);  dy = g (log y + 1 - x) (g e^y (y - x + 1))."""
+    x, y = n.saved_input(0, n.s_x), n.saved_input(1, n.s_y)
+    gs = _scaled(g, n.reduction, n.count, None)
+    p = exp(y) if n.log_target else y
+    dx = -(gs * p)
+    dy = None
+    if n.need_dy:
+        if n.log_target:
+            dy = gs * p * (y - x + 1.0)
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                dy = gs * (log(y) + 1.0 - x)
+    return dx, dy
+
+
+NLLLoss.backward_graph = _nll  # type: ignore[method-assign,assignment]
+KLDivLoss.backward_graph = _kl_div  # type: ignore[method-assign,assignment]
 BCELoss.backward_graph = _bce  # type: ignore[method-assign,assignment]
 BCEWithLogitsLoss.backward_graph = _bce_logits  # type: ignore[method-assign,assignment]
 CrossEntropyLoss.backward_graph = _cross_entropy  # type: ignore[method-assign,assignment]
