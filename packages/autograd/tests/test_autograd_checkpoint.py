@@ -137,3 +137,10 @@ def test_checkpoint_stores_no_intermediates_and_errors() -> None:
     assert calls == [1, 1]  # forward, then the recomputation
     with pytest.raises(TypeError, match="checkpoint: fn must be callable"):
         ag.checkpoint(3, x)  # type: ignore[arg-type]
+
+
+def test_double_backward_through_checkpoint_raises() -> None:
+    x = ag.tensor(np.array([0.5, 1.0]), requires_grad=True)
+    y = ag.checkpoint(lambda t: (t * t).tanh(), x)
+    with pytest.raises(RuntimeError, match="CheckpointBackward: double backward"):
+        ag.grad(y.sum(), x, create_graph=True)

@@ -16,7 +16,7 @@ import numpy as np
 
 from gradwise.autograd import function as _fm
 from gradwise.autograd.custom_function import Function
-from gradwise.autograd.grad_mode import enable_grad
+from gradwise.autograd.grad_mode import enable_grad, is_grad_enabled
 from gradwise.autograd.tensor import Tensor
 from gradwise.core import random as _random
 
@@ -36,6 +36,11 @@ class Checkpoint(Function):
     @staticmethod
     def backward(ctx: Any, *grads: Tensor) -> tuple[Tensor | None, ...]:
         """Recompute ``fn`` with grad on and backpropagate through it."""
+        if is_grad_enabled():  # only create_graph runs a backward under grad mode
+            raise RuntimeError(
+                "CheckpointBackward: double backward (create_graph=True) through "
+                "checkpoint() is not supported; call fn directly to differentiate twice"
+            )
         saved = iter(ctx.saved_tensors)
         inputs: list[Any] = []
         fresh: list[Tensor | None] = []
