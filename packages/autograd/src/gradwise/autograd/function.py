@@ -224,6 +224,8 @@ class Op(Node):
         else:
             out = node.forward(*[t.data for t in inputs], **kwargs)
             rg = any(t._rg for t in inputs)
+        if out.__class__ is not _ndarray:  # NumPy gives scalars for 0-d operands
+            out = _asarray(out)
         result = _new(_Tensor)
         result.data = out
         result._grad = None
@@ -344,6 +346,8 @@ def _specialised_apply(cls: type[Op]) -> Any:
         f"def apply({', '.join(sig)}):",
         "    _node = _new(cls)",
         f"    _out = _node.forward({call})",
+        "    if _out.__class__ is not _ndarray:",  # NumPy gives scalars for 0-d operands
+        "        _out = _asarray(_out)",
         "    _r = _new(_Tensor)",
         "    _r.data = _out",
         "    _r._grad = None",
@@ -396,6 +400,8 @@ def _specialised_apply(cls: type[Op]) -> Any:
 
 
 _new = object.__new__
+_ndarray = np.ndarray
+_asarray = np.asarray
 _add = np.add
 SEQUENCE = count()  # next() on itertools.count is atomic under the GIL
 _next_seq = SEQUENCE.__next__
