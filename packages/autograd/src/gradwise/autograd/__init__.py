@@ -6,7 +6,10 @@ only from the tensors: there is no tape. ``tensor.backward()`` walks it once and
 accumulates gradients into the leaves' ``.grad``.
 """
 
-from gradwise.autograd import linalg
+from gradwise.autograd import forward_ad, linalg
+from gradwise.autograd import higher_order as _higher_order  # noqa: F401  (attaches rules)
+from gradwise.autograd.anomaly import detect_anomaly, is_anomaly_enabled
+from gradwise.autograd.checkpoint import checkpoint
 from gradwise.autograd.creation import (
     arange,
     eye,
@@ -19,7 +22,10 @@ from gradwise.autograd.creation import (
     zeros,
     zeros_like,
 )
+from gradwise.autograd.custom_function import BackwardFunction, Function, FunctionCtx
+from gradwise.autograd.forward_ad import jacobian, jvp
 from gradwise.autograd.function import AccumulateGrad, Node, Op
+from gradwise.autograd.functional import grad, hessian, hvp, vjp
 from gradwise.autograd.grad_mode import (
     enable_grad,
     inference_mode,
@@ -28,6 +34,7 @@ from gradwise.autograd.grad_mode import (
     no_grad,
     set_grad_enabled,
 )
+from gradwise.autograd.hooks import RemovableHandle
 from gradwise.autograd.inspect import ExplainReport, GraphReport, explain, to_dot, trace_graph
 from gradwise.autograd.leak import GraphLeakWarning, LeakSentinel, leak_sentinel
 from gradwise.autograd.ops.elementwise import (
@@ -117,14 +124,6 @@ from gradwise.autograd.ops.shape import (
     view,
 )
 from gradwise.autograd.tensor import Tensor
-from gradwise.autograd import higher_order as _higher_order  # noqa: F401  (attaches rules)
-from gradwise.autograd.functional import grad, hessian, hvp, vjp
-from gradwise.autograd.custom_function import BackwardFunction, Function, FunctionCtx
-from gradwise.autograd.checkpoint import checkpoint
-from gradwise.autograd.anomaly import detect_anomaly, is_anomaly_enabled
-from gradwise.autograd.hooks import RemovableHandle
-from gradwise.autograd import forward_ad
-from gradwise.autograd.forward_ad import jacobian, jvp
 from gradwise.autograd.testing import GradcheckError, gradcheck, gradgradcheck
 from gradwise.core import bool_, float32, float64, int64, manual_seed
 
@@ -154,8 +153,8 @@ __all__ = [
     "bool_",
     "broadcast_to",
     "cat",
-    "checkpoint",
     "ceil",
+    "checkpoint",
     "chunk",
     "clamp",
     "clip",
@@ -163,8 +162,8 @@ __all__ = [
     "cos",
     "cumprod",
     "cumsum",
-    "diagonal",
     "detect_anomaly",
+    "diagonal",
     "div",
     "dropout",
     "einsum",

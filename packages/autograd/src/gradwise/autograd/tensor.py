@@ -267,7 +267,8 @@ class Tensor:
     def register_hook(self, hook: Any) -> Any:
         """Call ``hook(grad)`` with this tensor's gradient in every backward; the hook may
         return a replacement gradient (or None). Returns a handle with ``remove()``.
-        See :func:`gradwise.autograd.hooks.register_hook`."""
+        See :func:`gradwise.autograd.hooks.register_hook`.
+        """
         from gradwise.autograd.hooks import register_hook
 
         return register_hook(self, hook)

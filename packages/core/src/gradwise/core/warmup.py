@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from gradwise.core import _jit, ops
+from gradwise.core import _jit, conv, ops
 from gradwise.core._jit import CompileRecord
 from gradwise.core.dtypes import FLOAT_DTYPES
 
@@ -103,6 +103,21 @@ def _exercise(dtype: np.dtype[Any]) -> None:
     ops.adam_(p, g, s1, s2, s3, step=1, amsgrad=True)
     ops.rmsprop_(p, g, s1, s2, s3, centered=True, momentum=0.9)
     ops.adagrad_(p, g, s1, step=1)
+    _exercise_conv(rng, dtype)
+
+
+def _exercise_conv(rng: np.random.Generator, dtype: np.dtype[Any]) -> None:
+    """im2col/col2im and the pooling kernels, forward and backward, on a tiny image."""
+    img = rng.standard_normal((1, 2, 4, 4)).astype(dtype)
+    one, two, zero = (1, 1), (2, 2), (0, 0)
+    cols = conv.im2col(img, two, one, zero, one, (3, 3))
+    conv.col2im(cols, img.shape, one, zero, one)
+    y, index = conv.max_pool2d(img, two, two, zero, one, two)
+    conv.max_pool2d_backward(np.ones_like(y), index, img.shape)
+    y = conv.avg_pool2d(img, two, two, zero, two)
+    conv.avg_pool2d_backward(np.ones_like(y), img.shape, two, two, zero)
+    y = conv.adaptive_avg_pool2d(img, two)
+    conv.adaptive_avg_pool2d_backward(np.ones_like(y), img.shape)
 
 
 def warmup(
