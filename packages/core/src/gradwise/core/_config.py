@@ -46,4 +46,20 @@ FASTMATH_EXACT: frozenset[str] = frozenset({"nsz", "arcp"})
 
 PARALLEL_MIN_SIZE_OVERRIDE: int | None = _env_int("GRADWISE_PARALLEL_MIN_SIZE")
 
+# Numba's threading layer. Its default choice here, OpenMP, makes the worker threads spin
+# after a parallel region, as OpenBLAS's threads do after a GEMM; on 2 cores the two pools
+# then wait for each other, and a training step that alternates GEMMs and parallel kernels
+# ran 5-50x slower (small MLP with Adam: 10.7 ms per step against 0.34 ms with workqueue;
+# an 8K-element Adam update right after a matmul: 7.4 ms against 43 us). The workqueue
+# layer's threads sleep instead. A user's NUMBA_THREADING_LAYER always wins; concurrent
+# launches from several Python threads are serialised by gradwise's launch lock.
+USER_THREADING_LAYER: bool = bool(os.environ.get("NUMBA_THREADING_LAYER"))
+if not USER_THREADING_LAYER:
+    numba.config.THREADING_LAYER = "workqueue"
+
+# No kernel goes parallel below this many elements: with workqueue threads a launch costs
+# ~20-40 us, so even Adam (the costliest element-wise loop) only wins from about 32K
+# elements when run between GEMMs (benchmarks/thresholds.py measures each kernel alone).
+PARALLEL_FLOOR: int = 32768
+
 JIT_DISABLED: bool = bool(numba.config.DISABLE_JIT)

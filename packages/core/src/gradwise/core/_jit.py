@@ -121,7 +121,7 @@ class Kernel(Generic[F]):
         self.exact = exact
         self.parallel_min = parallel_min
         override = _config.PARALLEL_MIN_SIZE_OVERRIDE
-        self.min_size = parallel_min if override is None else override
+        self.min_size = max(parallel_min, _config.PARALLEL_FLOOR) if override is None else override
         self._serial: Any = None
         self._parallel: Any = None
         self._launch: Any = None
