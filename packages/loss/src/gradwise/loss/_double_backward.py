@@ -2,9 +2,11 @@
 
 Attached as ``backward_graph`` on import (see gradwise.autograd.higher_order). The node
 saved only d = x - t; it re-enters the graph as ``x' - t'``, tensors on the input nodes
-whose values are d and 0, so that d depends on x and t exactly as it did. The other
-fused losses (soft-target cross-entropy) have no rule yet: a double backward through
-them raises RuntimeError naming the node.
+whose values are d and 0, so that d depends on x and t exactly as it did.
+
+Cross-entropy with class probabilities saved log_softmax(x), not x: it re-enters the graph
+as the value of x (softmax and its derivatives are the same for x and for x shifted per
+row), and the target p as (q - eps / C) / (1 - eps) from the smoothed q it saved.
 
 Cross-entropy with class indices: per row, dl/dx = s p - r with p = softmax(x), s a
 number and r a constant row (from the target, the class weights and label smoothing), so
@@ -15,13 +17,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradwise.autograd import Tensor, clip, exp, log, maximum, sigmoid, softplus, where
+from gradwise.autograd import Tensor, clip, exp, log, log_softmax, maximum, sigmoid, softplus, where
 from gradwise.autograd.higher_order import ScatterAdd
 from gradwise.autograd.ops.reduce import Softmax
 from gradwise.autograd.ops.shape import Permute, Reshape
 from gradwise.core.dtypes import Array
 from gradwise.loss.binary import _EPS, BCELoss, BCEWithLogitsLoss
-from gradwise.loss.classification import CrossEntropyLoss, NLLLoss, _from_rows
+from gradwise.loss.classification import (
+    CrossEntropyLoss,
+    NLLLoss,
+    SoftCrossEntropyLoss,
+    _from_rows,
+)
 from gradwise.loss.divergence import KLDivLoss
 from gradwise.loss.regression import Regression
 
@@ -86,6 +93,37 @@ def _cross_entropy(n: CrossEntropyLoss, g: Tensor) -> TGrads:
         grow = g * (1.0 / n.denom if n.denom else float("nan")) if n.reduction == "mean" else g
     d = p * Tensor._wrap(s.astype(dt)[:, None]) - Tensor._wrap(r.astype(dt))
     return (_unrows(grow * d, n.shape),)
+
+
+def _soft_cross_entropy(n: SoftCrossEntropyLoss, g: Tensor) -> TGrads:
+    """dx = g (softmax(x) sum_c w q - w q),  dp = -g (1 - eps) w log_softmax(x), per row."""
+    ls, q, w = n.s_ls, n.s_q, n.s_w
+    rows, c = ls.shape
+    eps = n.smoothing
+    dt = ls.dtype
+    x2 = _rows(n.saved_input(0, _from_rows(ls, n.shape)))
+    if n.need_dp and eps < 1.0:
+        p_value = (q - eps / c) / (1.0 - eps)
+        q2: Tensor = _rows(n.saved_input(1, _from_rows(p_value.astype(dt), n.shape)))
+        q2 = q2 * (1.0 - eps) + eps / c if eps else q2
+    else:
+        q2 = Tensor._wrap(q)
+    wq = q2 if w is None else q2 * Tensor._wrap(w)
+    if n.reduction == "none":
+        grow = Reshape.apply(g, shape=(rows, 1))
+    elif n.reduction == "mean":
+        grow = g * (1.0 / rows if rows else float("nan"))
+    else:
+        grow = g
+    sm = Softmax.apply(x2, axis=-1)
+    dx2 = grow * (sm * wq.sum(axis=1, keepdims=True) - wq)
+    dp = None
+    if n.need_dp:
+        dp2 = grow * log_softmax(x2, -1) * (-(1.0 - eps))
+        if w is not None:
+            dp2 = dp2 * Tensor._wrap(w)
+        dp = _unrows(dp2, n.shape)
+    return _unrows(dx2, n.shape), dp
 
 
 def _scaled(g: Tensor, reduction: str, count: int, w: Array | None) -> Tensor:
@@ -158,4 +196,5 @@ KLDivLoss.backward_graph = _kl_div  # type: ignore[method-assign,assignment]
 BCELoss.backward_graph = _bce  # type: ignore[method-assign,assignment]
 BCEWithLogitsLoss.backward_graph = _bce_logits  # type: ignore[method-assign,assignment]
 CrossEntropyLoss.backward_graph = _cross_entropy  # type: ignore[method-assign,assignment]
+SoftCrossEntropyLoss.backward_graph = _soft_cross_entropy  # type: ignore[method-assign,assignment]
 Regression.backward_graph = _regression  # type: ignore[method-assign,assignment]

@@ -196,7 +196,17 @@ class SoftCrossEntropyLoss(Op):
     The mean divides by the number of rows (input.size / C), as PyTorch.
     """
 
-    __slots__ = ("need_dp", "reduction", "rows", "s_ls", "s_w", "s_wq", "shape", "smoothing")
+    __slots__ = (
+        "need_dp",
+        "reduction",
+        "rows",
+        "s_ls",
+        "s_q",
+        "s_w",
+        "s_wq",
+        "shape",
+        "smoothing",
+    )
 
     def forward(
         self,
@@ -219,7 +229,7 @@ class SoftCrossEntropyLoss(Op):
         wq = q if w is None else q * w
         ls = cops.log_softmax(np.ascontiguousarray(x2), -1)
         losses = -np.einsum("ij,ij->i", wq, ls, dtype=np.float64)
-        self.s_ls, self.s_wq, self.s_w = ls, wq, w
+        self.s_ls, self.s_wq, self.s_w, self.s_q = ls, wq, w, q
         self.shape, self.reduction, self.rows = x.shape, reduction, x2.shape[0]
         self.smoothing, self.need_dp = label_smoothing, need_dp
         return _reduce_rows(losses, reduction, float(self.rows), out_shape, x.dtype)
