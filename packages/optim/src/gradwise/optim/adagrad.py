@@ -8,7 +8,14 @@ from typing import Any
 import numpy as np
 
 from gradwise.core import ops
-from gradwise.optim.optimizer import Optimizer, ParamGroup, Params, check_flag, check_number
+from gradwise.optim.optimizer import (
+    Optimizer,
+    ParamGroup,
+    Params,
+    check_flag,
+    check_non_negative,
+    check_number,
+)
 
 
 class Adagrad(Optimizer):
@@ -59,16 +66,11 @@ class Adagrad(Optimizer):
         )
         eps = options["eps"] = check_number(name, "eps", options["eps"])
         options["maximize"] = check_flag(name, "maximize", options["maximize"])
-        if not lr >= 0.0:
-            raise ValueError(f"{name}: Invalid learning rate: {lr}")
-        if not decay >= 0.0:
-            raise ValueError(f"{name}: Invalid lr_decay value: {decay}")
-        if not wd >= 0.0:
-            raise ValueError(f"{name}: Invalid weight_decay value: {wd}")
-        if not init >= 0.0:
-            raise ValueError(f"{name}: Invalid initial_accumulator_value value: {init}")
-        if not eps >= 0.0:
-            raise ValueError(f"{name}: Invalid epsilon value: {eps}")
+        check_non_negative(name, "learning rate", lr)
+        check_non_negative(name, "lr_decay value", decay)
+        check_non_negative(name, "weight_decay value", wd)
+        check_non_negative(name, "initial_accumulator_value value", init)
+        check_non_negative(name, "epsilon value", eps)
 
     def _init_group_state(self, group: ParamGroup) -> None:
         init = group["initial_accumulator_value"]

@@ -8,7 +8,14 @@ from typing import Any
 import numpy as np
 
 from gradwise.core import ops
-from gradwise.optim.optimizer import Optimizer, ParamGroup, Params, check_flag, check_number
+from gradwise.optim.optimizer import (
+    Optimizer,
+    ParamGroup,
+    Params,
+    check_flag,
+    check_non_negative,
+    check_number,
+)
 
 
 class Adam(Optimizer):
@@ -72,16 +79,13 @@ class Adam(Optimizer):
         b1 = check_number(name, "betas[0]", betas[0])
         b2 = check_number(name, "betas[1]", betas[1])
         options["betas"] = (b1, b2)
-        if not lr >= 0.0:
-            raise ValueError(f"{name}: Invalid learning rate: {lr}")
-        if not eps >= 0.0:
-            raise ValueError(f"{name}: Invalid epsilon value: {eps}")
+        check_non_negative(name, "learning rate", lr)
+        check_non_negative(name, "epsilon value", eps)
         if not 0.0 <= b1 < 1.0:
             raise ValueError(f"{name}: Invalid beta parameter at index 0: {b1}")
         if not 0.0 <= b2 < 1.0:
             raise ValueError(f"{name}: Invalid beta parameter at index 1: {b2}")
-        if not wd >= 0.0:
-            raise ValueError(f"{name}: Invalid weight_decay value: {wd}")
+        check_non_negative(name, "weight_decay value", wd)
 
     def _update_group(self, group: ParamGroup) -> None:
         lr = group["lr"]

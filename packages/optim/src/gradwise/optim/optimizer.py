@@ -40,6 +40,12 @@ class ParameterDtypeError(TypeError, ValueError):
     """
 
 
+def check_non_negative(opt: str, what: str, value: float) -> None:
+    """Raise ``ValueError("<opt>: Invalid <what>: <value>")`` unless ``value >= 0`` (NaN fails)."""
+    if not value >= 0.0:
+        raise ValueError(f"{opt}: Invalid {what}: {value}")
+
+
 def check_number(opt: str, name: str, value: object) -> float:
     """``value`` as a Python float, or a TypeError naming the optimizer and the option.
 

@@ -8,7 +8,14 @@ from typing import Any
 import numpy as np
 
 from gradwise.core import ops
-from gradwise.optim.optimizer import Optimizer, ParamGroup, Params, check_flag, check_number
+from gradwise.optim.optimizer import (
+    Optimizer,
+    ParamGroup,
+    Params,
+    check_flag,
+    check_non_negative,
+    check_number,
+)
 
 
 class RMSprop(Optimizer):
@@ -64,16 +71,11 @@ class RMSprop(Optimizer):
         m = options["momentum"] = check_number(name, "momentum", options["momentum"])
         options["centered"] = check_flag(name, "centered", options["centered"])
         options["maximize"] = check_flag(name, "maximize", options["maximize"])
-        if not lr >= 0.0:
-            raise ValueError(f"{name}: Invalid learning rate: {lr}")
-        if not eps >= 0.0:
-            raise ValueError(f"{name}: Invalid epsilon value: {eps}")
-        if not m >= 0.0:
-            raise ValueError(f"{name}: Invalid momentum value: {m}")
-        if not wd >= 0.0:
-            raise ValueError(f"{name}: Invalid weight_decay value: {wd}")
-        if not alpha >= 0.0:
-            raise ValueError(f"{name}: Invalid alpha value: {alpha}")
+        check_non_negative(name, "learning rate", lr)
+        check_non_negative(name, "epsilon value", eps)
+        check_non_negative(name, "momentum value", m)
+        check_non_negative(name, "weight_decay value", wd)
+        check_non_negative(name, "alpha value", alpha)
 
     def _update_group(self, group: ParamGroup) -> None:
         lr = group["lr"]

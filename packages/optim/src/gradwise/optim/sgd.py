@@ -8,7 +8,14 @@ from typing import Any
 import numpy as np
 
 from gradwise.core import ops
-from gradwise.optim.optimizer import Optimizer, ParamGroup, Params, check_flag, check_number
+from gradwise.optim.optimizer import (
+    Optimizer,
+    ParamGroup,
+    Params,
+    check_flag,
+    check_non_negative,
+    check_number,
+)
 
 
 class SGD(Optimizer):
@@ -58,12 +65,9 @@ class SGD(Optimizer):
         wd = options["weight_decay"] = check_number(name, "weight_decay", options["weight_decay"])
         nesterov = options["nesterov"] = check_flag(name, "nesterov", options["nesterov"])
         options["maximize"] = check_flag(name, "maximize", options["maximize"])
-        if not lr >= 0.0:
-            raise ValueError(f"{name}: Invalid learning rate: {lr}")
-        if not m >= 0.0:
-            raise ValueError(f"{name}: Invalid momentum value: {m}")
-        if not wd >= 0.0:
-            raise ValueError(f"{name}: Invalid weight_decay value: {wd}")
+        check_non_negative(name, "learning rate", lr)
+        check_non_negative(name, "momentum value", m)
+        check_non_negative(name, "weight_decay value", wd)
         if nesterov and (m <= 0.0 or damp != 0.0):
             raise ValueError(
                 f"{name}: Nesterov momentum requires a momentum and zero dampening "
