@@ -457,17 +457,65 @@ def test_explain_parameter_never_used() -> None:
     assert not e["unused"].reached
     assert "never used in the forward" in e["unused"].reason
     assert e["unused"].where == "nowhere: none of the graph's 4 nodes takes it"
+    text = str(e)
+    assert "unused: NO gradient" in text and "where: nowhere" in text
+    # a use under no_grad() after the output was computed does not explain it
+    with ag.no_grad():
+        unused * 2.0
+    assert "never used in the forward" in ag.explain(y, {"u": unused})["u"].reason
+
+
+def test_explain_layer_under_no_grad_before_the_graph() -> None:
+    w = _leaf(3, seed=1)
     c = ag.tensor(np.ones((2, 3), np.float32))
-    inner = _leaf(3, 3, seed=3)
+    inner, never = _leaf(3, 3, seed=3), _leaf(3, 3, seed=4)
     with ag.no_grad():
         h = c @ inner  # a layer run under no_grad: its path is cut where h enters
-    e2 = ag.explain((h * w).sum(), {"inner": inner})["inner"]
-    assert e2.where == (
+    e = ag.explain((h * w).sum(), {"inner": inner, "never": never})
+    assert e["inner"].reason.startswith("used under no_grad(): MatMul ran on it")
+    assert e["inner"].where == (
+        "MatMul (a (2, 3) float32 result), before this output's graph began; a (2, 3) "
+        "float32 tensor without gradient enters it at input 0 of MulBackward (node 1)"
+    )
+    assert "never used in the forward" in e["never"].reason
+    assert e["never"].where == (
         "nowhere: none of the graph's 3 nodes takes it; tensors without gradient enter at "
         "input 0 of MulBackward (node 1) ((2, 3))"
     )
-    text = str(e)
-    assert "unused: NO gradient" in text and "where: nowhere" in text
+
+
+def test_explain_no_grad_inside_the_forward() -> None:
+    x, w, inner = _leaf(3), _leaf(3, seed=1), _leaf(3, seed=2)
+    a = x * w
+    with ag.no_grad():
+        h = inner * 2.0
+    e = ag.explain((a * h).sum(), {"inner": inner, "x": x})
+    assert e["x"].reached
+    assert e["inner"].reason.startswith("used under no_grad(): Mul ran on it")
+    assert "before this output's graph" not in e["inner"].reason
+    assert e["inner"].where == (
+        "Mul (a (3,) float32 result), while this output's graph was being built"
+    )
+
+
+def test_explain_inference_mode_and_anomaly_site() -> None:
+    x, w = _leaf(3), _leaf(3, seed=1)
+    with ag.detect_anomaly(), ag.inference_mode():
+        h = x.exp()
+    e = ag.explain((h * w).sum(), {"x": x})["x"]
+    assert e.reason.startswith("used under inference_mode(): Exp ran on it")
+    assert "called at " in e.where and "test_autograd_inspect.py" in e.where
+
+
+def test_explain_numpy_conversion_and_detach_without_saved_data() -> None:
+    x, y = _leaf(3), _leaf(3, seed=1)
+    back = ag.tensor(x.numpy() + 1.0)  # a new array: neither memory nor values match x
+    e = ag.explain((back * y).sum(), {"x": x})["x"]
+    assert e.reason.startswith("converted to NumPy (numpy)")
+    d = y.detach() + 1.0  # Add saves nothing: only the note on y tells
+    e2 = ag.explain((d + x).sum(), {"y": y})["y"]
+    assert e2.reason.startswith("detached")
+    assert e2.where.startswith("detach, before this output's graph began")
 
 
 def test_explain_errors() -> None:

@@ -31,7 +31,8 @@ _SITES: weakref.WeakKeyDictionary[Node, str] = weakref.WeakKeyDictionary()
 _ROOTS = tuple(os.path.join(os.path.abspath(p), "") for p in gradwise.__path__)
 
 
-def _user_frame() -> str:
+def user_frame() -> str:
+    """``file:line in function`` of the innermost caller outside gradwise."""
     frame = sys._getframe(2)
     while frame is not None:
         name = frame.f_code.co_filename
@@ -44,7 +45,7 @@ def _user_frame() -> str:
 
 
 def _record_creation(node: Node) -> None:
-    _SITES[node] = _user_frame()
+    _SITES[node] = user_frame()
 
 
 _fm._record_creation = _record_creation

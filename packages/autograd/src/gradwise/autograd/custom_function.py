@@ -295,7 +295,7 @@ class Function(_FunctionBase):
         node = BackwardFunction(cls)
         node.needs_input_grad = tuple(isinstance(a, Tensor) and a._rg for a in args)
         state = grad_mode.STATE
-        record = any(node.needs_input_grad) and state.enabled and not state.inference
+        record = any(node.needs_input_grad) and state.record
         with grad_mode.no_grad():
             result = cls.forward(node, *args, **kwargs)
         to_save = node._to_save or ()

@@ -20,6 +20,14 @@ class _State(threading.local):
     enabled: bool = True
     inference: bool = False
     anomaly: bool = False  # detect_anomaly() (gradwise.autograd.anomaly)
+    record: bool = True
+    """``enabled and not inference``, kept in step by ``__setattr__``: every op reads it, and
+    one thread-local read costs as much as the rest of the check."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name == "enabled" or name == "inference":
+            super().__setattr__("record", self.enabled and not self.inference)
 
 
 STATE = _State()
@@ -27,7 +35,7 @@ STATE = _State()
 
 def is_grad_enabled() -> bool:
     """Whether operations on tensors that require grad are recorded (this thread)."""
-    return STATE.enabled and not STATE.inference
+    return STATE.record
 
 
 def is_inference_mode_enabled() -> bool:

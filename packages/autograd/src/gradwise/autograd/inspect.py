@@ -24,7 +24,7 @@ import numpy as np
 from numpy.lib.array_utils import byte_bounds
 
 from gradwise.autograd import anomaly as _anomaly
-from gradwise.autograd.function import Node
+from gradwise.autograd.function import Cut, Node
 from gradwise.autograd.grad_mode import is_grad_enabled
 from gradwise.autograd.tensor import Tensor
 from gradwise.core import ops as cops
@@ -674,6 +674,8 @@ class _Graph:
     counters: dict[int, tuple[int, int]]  # id(version counter) -> (node index, position)
     saved: list[tuple[int, Array]]  # (node index, array it saved)
     cuts: list[tuple[int, int, Shape, np.dtype[Any]]]  # inputs without grad
+    lo: int = -1  # the smallest and largest sequence numbers of the graph's op nodes
+    hi: int = -1
 
     def place(self, j: int, pos: int) -> str:
         node = self.nodes[j]
@@ -690,6 +692,9 @@ def _graph_of(output: Tensor) -> _Graph | None:
         return None
     order, index = _walk(root)
     g = _Graph(order, index, {}, {}, [], [])
+    seqs = [n.seq for n in order if not n.is_accumulator]
+    if seqs:
+        g.lo, g.hi = min(seqs), max(seqs)
     for j, node in enumerate(order):
         shapes = getattr(node, "shapes", ())
         dtypes = getattr(node, "dtypes", ())
@@ -709,10 +714,58 @@ def _graph_of(output: Tensor) -> _Graph | None:
 
 
 _NO_PATH = (
-    "the output's graph does not reach it: it was never used in the forward, or its "
-    "path was cut before the graph (computed under no_grad()/inference_mode(), or "
-    "through detach() or a NumPy round trip)"
+    "never used in the forward: no op took it on the way to this output, with or without "
+    "grad (no no_grad()/inference_mode() use, detach() or NumPy conversion of it either); "
+    "a layer or parameter that the forward does not call?"
 )
+
+_CUT_REASONS = {
+    "no_grad": "used under no_grad(): {op} ran on it with grad mode off, so its result "
+    "carries no gradient back",
+    "inference_mode": "used under inference_mode(): {op} ran on it without recording, so "
+    "its result carries no gradient back",
+    "no_gradient_op": "an op without gradient ({op}: a comparison, an integer cast) took "
+    "it and cut the path",
+    "numpy": "converted to NumPy ({op}): what came back is a new tensor without a path to "
+    "it; gradients cannot flow through NumPy, use tensor ops",
+}
+
+
+def _cut_of(t: Tensor, g: _Graph) -> Cut | None:
+    """The note of the last use of ``t`` without a node, if it can explain this graph (one
+    made after the output was computed cannot).
+    """
+    cut: Cut | None = getattr(t, "_cut", None)
+    if cut is None or (g.hi >= 0 and cut[0] > g.hi):
+        return None
+    return cut
+
+
+def _cut_place(cut: Cut, g: _Graph) -> str:
+    seq, kind, op, shape, dtype, site = cut
+    what = f"{op} (a {cops.fmt_shape(shape)} {dtype} result)" if kind != "detach" else op
+    if g.lo <= seq <= g.hi:
+        when = "while this output's graph was being built"
+    else:
+        when = "before this output's graph began"
+        for j, pos, s, d in g.cuts:
+            if s == shape and d == dtype:
+                when += f"; a {cops.fmt_shape(s)} {d} tensor without gradient enters it at "
+                when += g.place(j, pos)
+                break
+    text = f"{what}, {when}"
+    return f"{text}; called at {site}" if site else text
+
+
+def _explain_cut(name: str, cut: Cut, g: _Graph) -> ExplainEntry:
+    reason = _CUT_REASONS[cut[1]].format(op=cut[2])
+    if not g.lo <= cut[0] <= g.hi:
+        reason += (
+            " (its last use without a node came before this output's graph: earlier in "
+            "this forward, or in an earlier pass, such as an evaluation, if this forward "
+            "does not use it at all)"
+        )
+    return ExplainEntry(name, False, reason, _cut_place(cut, g))
 
 
 def _explain_one(name: str, t: Tensor, output: Tensor, g: _Graph | None) -> ExplainEntry:
@@ -790,6 +843,16 @@ def _explain_one(name: str, t: Tensor, output: Tensor, g: _Graph | None) -> Expl
             "(made by .detach()), which carries no gradient back; use the tensor itself",
             g.place(j, pos),
         )
+    cut = _cut_of(t, g)
+    if cut is not None and cut[1] == "detach":
+        return ExplainEntry(
+            name,
+            False,
+            "detached: .detach() made a tensor sharing its data outside the graph, and the "
+            "graph's path goes through that copy, which carries no gradient back; use the "
+            "tensor itself",
+            _cut_place(cut, g),
+        )
     data = t.data
     if data.size:
         for j, a in g.saved:
@@ -814,6 +877,8 @@ def _explain_one(name: str, t: Tensor, output: Tensor, g: _Graph | None) -> Expl
                     "under no_grad(); gradients cannot flow through NumPy",
                     f"an array saved by {g.nodes[j].name()} (node {j})",
                 )
+    if cut is not None and cut[1] != "no_gradient_op":
+        return _explain_cut(name, cut, g)
     for j, a in g.saved:
         if a.shape == t.shape and a.dtype.kind in "biu":
             return ExplainEntry(
@@ -833,16 +898,8 @@ def _explain_one(name: str, t: Tensor, output: Tensor, g: _Graph | None) -> Expl
                 "gradient (comparison, argmax, integer op) cut the path",
                 g.place(j, pos),
             )
-    for j, pos, s, d in g.cuts:
-        if s == t.shape and d == dt:
-            return ExplainEntry(
-                name,
-                False,
-                f"a {shape} tensor without gradient enters the graph there: this tensor "
-                "after .detach(), no_grad()/inference_mode() or a NumPy round trip, or "
-                "another tensor of its shape (then this one was never used)",
-                g.place(j, pos),
-            )
+    if cut is not None:
+        return _explain_cut(name, cut, g)
     where = f"nowhere: none of the graph's {len(g.nodes)} nodes takes it"
     floats = [(j, pos, s) for j, pos, s, d in g.cuts if d.kind == "f"]
     if floats:

@@ -11,12 +11,26 @@ from typing import Any
 import numpy as np
 
 from gradwise.autograd import function as _function_module
-from gradwise.autograd.function import AccumulateGrad, Function, Grads, Node, Version
+from gradwise.autograd.function import HOOKS as _HOOKS
+from gradwise.autograd.function import AccumulateGrad, Cut, Function, Grads, Node, Version, _drain
 from gradwise.core import ops as cops
 from gradwise.core.dtypes import Array, Axis, Shape, as_dtype, result_dtype
 from gradwise.core.storage import as_array
 
 _SCALARS = (int, float, bool, np.generic)
+
+
+def _read_only_one(dtype: type[np.floating[Any]]) -> Array:
+    one = np.array(1, dtype)
+    one.flags.writeable = False
+    return one
+
+
+_SEEDS: dict[np.dtype[Any], Array] = {
+    np.dtype(d): _read_only_one(d) for d in (np.float16, np.float32, np.float64)
+}
+"""The seed gradient of a scalar loss, shared and read-only: the engine never writes into
+a gradient it did not make, and it copies a shared one before adopting it as a ``.grad``."""
 
 
 class Tensor:
@@ -31,6 +45,7 @@ class Tensor:
         "__weakref__",
         "_acc",
         "_base",
+        "_cut",  # why it was last used without a node (function.Cut), set only then
         "_grad",
         "_rg",
         "_tangent",  # forward-mode tangent (an array), set only inside forward_ad.dual_level
@@ -43,6 +58,7 @@ class Tensor:
 
     data: Array
     _tangent: Array  # unset outside forward mode (see forward_ad.py)
+    _cut: Cut  # unset until an op used it without recording (read with getattr)
     grad_fn: Node | None
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
@@ -171,9 +187,18 @@ class Tensor:
 
     def numpy(self) -> Array:
         """The underlying array (shares memory; writing through it is at your own risk)."""
+        if self._rg:
+            self._mark_cut("numpy", "numpy")
         return self.data
 
+    def _mark_cut(self, kind: str, op: str) -> None:
+        """Note (for ``explain()``) that the graph's path through this tensor ends here."""
+        d = self.data
+        self._cut = (_function_module._next_seq(), kind, op, d.shape, d.dtype, None)
+
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> Array:
+        if self._rg:
+            self._mark_cut("numpy", "np.asarray")
         if dtype is None and not copy:
             return self.data
         return np.array(self.data, dtype=dtype, copy=True)
@@ -195,6 +220,8 @@ class Tensor:
         """A tensor sharing this one's data (and version counter), outside any graph."""
         t = Tensor._wrap(self.data)
         t._version = self.version_counter()
+        if self._rg:
+            self._mark_cut("detach", "detach")
         return t
 
     def clone(self) -> Tensor:
@@ -255,13 +282,23 @@ class Tensor:
         arrays are freed afterwards unless ``retain_graph=True``.
         """
         data = self.data
-        if gradient is None and not create_graph and self._rg and data.size == 1:
-            # the common case (a scalar loss), without the checks' detours
-            seed = np.array(1, data.dtype)
-            _function_module.backward_from(
-                self, seed.reshape(data.shape) if data.ndim else seed, retain_graph
-            )
-            return
+        if gradient is None and not create_graph and data.size == 1:
+            # the common case (a scalar loss) straight into the fast engine
+            node = self.grad_fn
+            if node is not None and not (_HOOKS.count or _function_module._ANOMALY_ON):
+                seed = _SEEDS.get(data.dtype)
+                if seed is None:
+                    seed = np.array(1, data.dtype)
+                if data.ndim:
+                    seed = seed.reshape(data.shape)
+                _drain(node, seed, [], {}, {}, retain_graph, "backward")  # type: ignore[arg-type]
+                return
+            if self._rg:
+                seed = np.array(1, data.dtype)
+                _function_module.backward_from(
+                    self, seed.reshape(data.shape) if data.ndim else seed, retain_graph
+                )
+                return
         _engine.backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
 
     def register_hook(self, hook: Any) -> Any:
@@ -328,6 +365,10 @@ class Tensor:
 
     def _compare(self, other: Any, ufunc: np.ufunc, op: str) -> Tensor:
         a, b = binary_operands(self, other, op)
+        if a._rg or b._rg:
+            for t in (a, b):
+                if t._rg:
+                    t._mark_cut("no_gradient_op", op)
         try:
             return Tensor._wrap(ufunc(a.data, b.data))
         except ValueError as exc:

@@ -263,7 +263,7 @@ def check_inplace(t: Tensor, op: str) -> None:
     """Raise if an in-place write into ``t`` would corrupt gradients."""
     if not isinstance(t, Tensor):
         raise TypeError(f"{op}: expected a Tensor, got {type(t).__name__}")
-    if not (grad_mode.STATE.enabled and not grad_mode.STATE.inference):
+    if not grad_mode.STATE.record:
         return
     if t.grad_fn is None and t._rg:
         raise RuntimeError(

@@ -411,4 +411,6 @@ def to(x: Tensor, dtype: Any) -> Tensor:
         return t
     if dt.kind == "f" and t.data.dtype.kind == "f":
         return Cast.apply(t, dtype=dt)
+    if t._rg:
+        t._mark_cut("no_gradient_op", f"to({dt})")
     return Tensor._wrap(t.data.astype(dt))

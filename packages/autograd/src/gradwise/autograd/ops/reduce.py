@@ -13,6 +13,9 @@ from gradwise.core import ops as cops
 from gradwise.core.dtypes import Array, Axis, Shape
 
 _add_reduce: Callable[..., Array] = np.add.reduce
+_asarray = np.asarray
+_ndarray = np.ndarray
+_FULL_SUM_MAX = cops.NUMPY_FULL_SUM_MAX
 
 
 class Sum(Function):
@@ -24,10 +27,9 @@ class Sum(Function):
         self.shape = x.shape
         self.axis = axis
         self.keepdims = keepdims
-        small = axis is None and x.size <= cops.NUMPY_FULL_SUM_MAX
-        if small and x.dtype.kind == "f" and type(x) is np.ndarray:
+        if axis is None and type(x) is _ndarray and x.size <= _FULL_SUM_MAX and x.dtype.kind == "f":
             # cops.sum's own first step, without the call (a third of a small sum)
-            return np.asarray(_add_reduce(x, None, None, None, keepdims))
+            return _asarray(_add_reduce(x, None, None, None, keepdims))
         return cops.sum(x, axis, keepdims)
 
     def jvp(self, out: Array, t: Array | None) -> Array | None:
