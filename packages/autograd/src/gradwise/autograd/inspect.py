@@ -761,9 +761,8 @@ def _explain_cut(name: str, cut: Cut, g: _Graph) -> ExplainEntry:
     reason = _CUT_REASONS[cut[1]].format(op=cut[2])
     if not g.lo <= cut[0] <= g.hi:
         reason += (
-            " (its last use without a node came before this output's graph: earlier in "
-            "this forward, or in an earlier pass, such as an evaluation, if this forward "
-            "does not use it at all)"
+            " (before this output's graph began: earlier in this forward, or in an earlier "
+            "pass such as an evaluation)"
         )
     return ExplainEntry(name, False, reason, _cut_place(cut, g))
 
