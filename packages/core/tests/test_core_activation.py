@@ -74,6 +74,12 @@ CASES: dict[
             0.5 * (1 + _erf(x / math.sqrt(2))) + x * np.exp(-0.5 * x**2) / math.sqrt(2 * math.pi)
         ),
     ),
+    "erf": (
+        ops.erf,
+        lambda x, y, g: ops.erf_backward(x, g),
+        _erf,
+        lambda x: 2 / math.sqrt(math.pi) * np.exp(-(x**2)),
+    ),
     "gelu_tanh": (
         lambda x: ops.gelu(x, "tanh"),
         lambda x, y, g: ops.gelu_backward(x, g, "tanh"),
@@ -153,6 +159,13 @@ def test_activation_nan_and_inf_follow_numpy(name: str, dtype: type) -> None:
     np.testing.assert_allclose(y[1:], expected[1:], rtol=1e-6, equal_nan=True)
     dx = bwd(x, y, np.ones_like(x))
     assert dx.shape == x.shape
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_erf_is_libm_erf_rounded_to_the_dtype(dtype: type, rng: np.random.Generator) -> None:
+    x: Arr = (rng.standard_normal(70001) * 3).astype(dtype)  # past the parallel threshold
+    expected = _erf(x.astype(np.float64)).astype(dtype)
+    np.testing.assert_array_equal(ops.erf(x), expected)
 
 
 def test_relu_subgradient_at_zero_is_zero() -> None:

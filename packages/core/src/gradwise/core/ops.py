@@ -182,6 +182,23 @@ def _check_approximate(approximate: str, op: str) -> None:
         raise ValueError(f"{op}: approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
+def erf(x: Array) -> Array:
+    """The error function per element (NumPy has none): libm's, in a Numba loop."""
+    x = _fx(x, "erf")
+    out = _empty(x)
+    _act.erf.pick(x.size)(_flat(x), _flat(out))
+    return out
+
+
+def erf_backward(x: Array, grad: Array) -> Array:
+    """dx = grad * (2 / sqrt(pi)) exp(-x^2)."""
+    x = _fx(x, "erf_backward")
+    grad = _fl(x, grad, "erf_backward", "grad")
+    out = _empty(x)
+    _act.erf_backward.pick(x.size)(_flat(x), _flat(grad), _flat(out))
+    return out
+
+
 def gelu(x: Array, approximate: str = "none") -> Array:
     """y = x Phi(x) (exact, erf) or 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
     x = _fx(x, "gelu")

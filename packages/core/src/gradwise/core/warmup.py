@@ -78,6 +78,7 @@ def _exercise(dtype: np.dtype[Any]) -> None:
     ops.sum(big, 1)
     ops.sigmoid_backward(ops.sigmoid(x), g)
     ops.tanh_backward(ops.tanh(x), g)
+    ops.erf_backward(x, ops.erf(x))
     for approximate in ("none", "tanh"):
         ops.gelu_backward(x, g, approximate)
         ops.gelu(x, approximate)

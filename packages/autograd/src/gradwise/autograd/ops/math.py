@@ -202,8 +202,9 @@ class Erf(Function):
 
     def forward(self, x: Array) -> Array:
         self.s_x = x
-        # NumPy has no erf: libm's erf per element through math.erf (float64, then rounded
-        # to x's dtype); a list round trip is cheaper than an object array
+        if x.dtype.itemsize in (4, 8):
+            return cops.erf(x)  # a Numba loop over libm's erf: ~12 ns per element
+        # float16: NumPy has no erf; math.erf per element (float64, then rounded)
         values = np.fromiter(map(math.erf, x.ravel().tolist()), np.float64, count=x.size)
         return values.astype(x.dtype, copy=False).reshape(x.shape)
 
@@ -216,6 +217,8 @@ class Erf(Function):
 
     def backward(self, grad: Array) -> Grads:
         x = self.s_x
+        if x.dtype.itemsize in (4, 8) and grad.dtype == x.dtype:
+            return (cops.erf_backward(x, grad),)
         return (grad * (np.exp(-(x * x)) * x.dtype.type(_TWO_OVER_SQRT_PI)),)
 
     def backward_graph(self, grad: Tensor) -> TGrads:
