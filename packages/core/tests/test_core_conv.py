@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from gradwise.core import conv
 from gradwise.core._jit import forced_variant
 from gradwise.core.dtypes import Array
+from gradwise.core.threads import max_threads, threads
 
 Pair = tuple[int, int]
 
@@ -206,3 +207,117 @@ def test_errors_name_the_function() -> None:
         conv.max_pool2d([1.0], (2, 2), (1, 1), (0, 0), (1, 1), (3, 3))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"col2im: cols of shape .* do not fit input shape"):
         conv.col2im(np.zeros((2, 2, 2, 1, 3, 3)), (1, 1, 4, 4), (1, 1), (0, 0), (1, 1))
+
+
+# ---- conv2d / conv2d_backward: chunked GEMMs, serial or on worker threads ----------------
+
+CONV_CASES = [
+    # (n, c, o, h, w), kernel, stride, padding, dilation, groups
+    ((5, 3, 4, 7, 6), (3, 3), (1, 1), (1, 1), (1, 1), 1),
+    ((4, 4, 6, 6, 7), (3, 2), (2, 1), (1, 0), (1, 2), 2),
+    ((3, 6, 6, 5, 5), (1, 1), (1, 1), (0, 0), (1, 1), 3),
+    ((6, 2, 3, 9, 9), (5, 5), (1, 1), (2, 2), (1, 1), 1),
+    ((2, 1, 2, 8, 8), (3, 3), (3, 2), (0, 2), (2, 1), 1),
+]
+
+
+@pytest.fixture(params=["serial", "threaded"])
+def conv_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a conv test on the serial path and on the worker-thread path (forced)."""
+    if request.param == "threaded":
+        if max_threads() < 2 or not conv._OPENBLAS.available():
+            pytest.skip("the threaded path needs 2 threads and NumPy's bundled OpenBLAS")
+        monkeypatch.setattr(conv, "THREADED_MIN_FLOPS", 0)
+        monkeypatch.setattr(conv, "THREADED_BYTES", 1)  # one image per chunk
+    else:
+        monkeypatch.setattr(conv, "THREADED_MIN_FLOPS", math.inf)
+    return str(request.param)
+
+
+def _conv_case(
+    case: tuple[tuple[int, ...], Pair, Pair, Pair, Pair, int],
+) -> tuple[Array, Array, Array, Pair]:
+    (n, c, o, h, w), k, s, p, d, groups = case
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((n, c, h, w))
+    wt = rng.standard_normal((o, c // groups, *k))
+    b = rng.standard_normal(o)
+    out = (
+        conv.output_size(h, k[0], s[0], 2 * p[0], d[0]),
+        conv.output_size(w, k[1], s[1], 2 * p[1], d[1]),
+    )
+    return x, wt, b, out
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_conv2d_is_im2col_times_weights_and_backward_is_its_adjoint(
+    case: tuple[tuple[int, ...], Pair, Pair, Pair, Pair, int], n_threads: int, conv_mode: str
+) -> None:
+    x, w, b, out = _conv_case(case)
+    _, k, s, p, d, groups = case
+    if n_threads > max_threads():
+        pytest.skip("needs 2 threads")
+    with threads(n_threads):
+        y = conv.conv2d(x, w, b, s, p, d, groups, out)
+        g = np.random.default_rng(6).standard_normal(y.shape)
+        dx, dw = conv.conv2d_backward(g, x, w, x.shape, w.shape, s, p, d, groups)
+    cols = conv.im2col(x, k, s, p, d, out)  # (C, kH, kW, N, OH, OW)
+    o, c_g = w.shape[:2]
+    cg = cols.reshape(groups, c_g * k[0] * k[1], -1)
+    ref = np.matmul(w.reshape(groups, o // groups, -1), cg).reshape(o, x.shape[0], *out)
+    np.testing.assert_allclose(
+        y, ref.transpose(1, 0, 2, 3) + b[:, None, None], rtol=1e-12, atol=1e-12
+    )
+    assert dx is not None and dw is not None
+    assert dx.shape == x.shape and dw.shape == w.shape
+    # conv is bilinear: <g, conv(x, w)> = <dx, x> = <dW, w>
+    inner = np.sum(g * (y - b[:, None, None]))
+    np.testing.assert_allclose(np.sum(dx * x), inner, rtol=1e-10)
+    np.testing.assert_allclose(np.sum(dw * w), inner, rtol=1e-10)
+    dx_only = conv.conv2d_input_grad(g, w, x.shape, s, p, d, groups)
+    dw_only = conv.conv2d_weight_grad(x, g, w.shape, s, p, d, groups)
+    np.testing.assert_array_equal(dx_only, dx)
+    np.testing.assert_allclose(dw_only, dw, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv2d_paths_agree_and_keep_the_dtype(
+    dtype: type, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if max_threads() < 2 or not conv._OPENBLAS.available():
+        pytest.skip("the threaded path needs 2 threads and NumPy's bundled OpenBLAS")
+    rng = np.random.default_rng(7)
+    x: Array = rng.standard_normal((9, 4, 10, 10)).astype(dtype)
+    w: Array = rng.standard_normal((6, 4, 3, 3)).astype(dtype)
+    g: Array = rng.standard_normal((9, 6, 10, 10)).astype(dtype)
+    geo = ((1, 1), (1, 1), (1, 1), 1)
+    results = []
+    for floor in (math.inf, 0):
+        monkeypatch.setattr(conv, "THREADED_MIN_FLOPS", floor)
+        with threads(2):
+            y = conv.conv2d(x, w, None, *geo, (10, 10))
+            results.append((y, *conv.conv2d_backward(g, x, w, x.shape, w.shape, *geo)))
+    for a, b in zip(*results, strict=True):
+        assert a is not None and b is not None and a.dtype == dtype
+        np.testing.assert_allclose(a, b, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5)
+    get, _ = conv._OPENBLAS.found or (None, None)
+    assert get is not None and conv._OPENBLAS.users == 0  # the thread count is put back
+
+
+def test_conv2d_empty_and_channel_free_shapes() -> None:
+    geo = ((1, 1), (0, 0), (1, 1), 1)
+    y = conv.conv2d(np.zeros((0, 2, 3, 3)), np.ones((4, 2, 1, 1)), None, *geo, (3, 3))
+    assert y.shape == (0, 4, 3, 3)
+    y = conv.conv2d(np.zeros((2, 0, 3, 3)), np.ones((4, 0, 1, 1)), np.arange(4.0), *geo, (3, 3))
+    np.testing.assert_array_equal(y, np.broadcast_to(np.arange(4.0)[:, None, None], (2, 4, 3, 3)))
+    dx, dw = conv.conv2d_backward(
+        np.ones((0, 4, 3, 3)),
+        np.zeros((0, 2, 3, 3)),
+        np.ones((4, 2, 1, 1)),
+        (0, 2, 3, 3),
+        (4, 2, 1, 1),
+        *geo,
+    )
+    assert dx is not None and dx.shape == (0, 2, 3, 3)
+    np.testing.assert_array_equal(dw, np.zeros((4, 2, 1, 1)))

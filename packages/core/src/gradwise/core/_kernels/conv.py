@@ -2,8 +2,9 @@
 
 ``im2col`` unrolls every receptive field into a column matrix laid out as
 ``cols[c, kh, kw, n, oh, ow]`` (Caffe's order), so a convolution is one GEMM
-``W (O, C kH kW) @ cols (C kH kW, N OH OW)``; consecutive ``ow`` read consecutive input
-columns when the stride is 1, and each thread writes its own rows. ``col2im`` is the
+``W (O, C kH kW) @ cols (C kH kW, N OH OW)``, or image-major ``cols[n, c, kh, kw, oh, ow]``
+(one GEMM per image, whose product is already NCHW); consecutive ``ow`` read consecutive
+input columns when the stride is 1, and each thread writes its own rows. ``col2im`` is the
 adjoint: it adds the columns back, one writer per input plane ``(n, c)``. Padding is
 virtual (out-of-range reads give 0, out-of-range writes are dropped), and only the
 top/left padding is needed: the output size already encodes the bottom/right one.
@@ -20,7 +21,7 @@ import math
 import numpy as np
 from numba import prange
 
-from gradwise.core._jit import kernel
+from gradwise.core._jit import kernel, reassociating
 from gradwise.core.dtypes import Array
 
 # Parallel thresholds: in a network these loops run between BLAS GEMMs, and on the 2-core
@@ -31,56 +32,142 @@ from gradwise.core.dtypes import Array
 _PARALLEL_MIN = 1 << 26
 
 
+@reassociating  # a plain compiled helper the kernels call (integer work: flags moot)
+def _column_masks(ow_n: int, pw: int, dw: int, w: int, masks: Array) -> None:
+    """masks[j, oh ow_n + ow] = (0 <= ow - pw + j dw < w): the entries of a flattened
+    ``(OH, OW)`` block whose stride-1 reads for kernel column ``j`` stay inside the row.
+    """
+    kw, size = masks.shape
+    for j in range(kw):
+        dj = j * dw - pw
+        for p in range(size):
+            iw = p % ow_n + dj
+            masks[j, p] = iw >= 0 and iw < w
+
+
 @kernel(_PARALLEL_MIN)
-def im2col(x: Array, sh: int, sw: int, ph: int, pw: int, dh: int, dw: int, cols: Array) -> None:
-    """cols[c, i, j, n, oh, ow] = x[n, c, oh sh - ph + i dh, ow sw - pw + j dw] (0 outside)."""
+def im2col(
+    x: Array,
+    sh: int,
+    sw: int,
+    ph: int,
+    pw: int,
+    dh: int,
+    dw: int,
+    image_major: bool,
+    cols: Array,
+) -> None:
+    """cols[c, i, j, n, oh, ow] = x[n, c, oh sh - ph + i dh, ow sw - pw + j dw] (0 outside);
+    ``image_major`` columns are laid out ``cols[n, c, i, j, oh, ow]`` instead.
+    """
     n_batch, n_chan, h, w = x.shape
-    kh, kw = cols.shape[1], cols.shape[2]
+    kh, kw = (cols.shape[2], cols.shape[3]) if image_major else (cols.shape[1], cols.shape[2])
     oh_n, ow_n = cols.shape[4], cols.shape[5]
     zero = x.dtype.type(0.0)
+    # Stride 1 with OW == W: each block is one shifted copy of the flattened plane (a long
+    # vectorised loop) that keeps only the columns whose reads stay inside their row.
+    flat = sh == 1 and sw == 1 and ow_n == w
+    masks = np.zeros((kw if flat else 0, oh_n * ow_n), dtype=np.bool_)
+    if flat:
+        _column_masks(ow_n, pw, dw, w, masks)
     for task in prange(n_chan * kh * kw * n_batch):
         n = task % n_batch
-        r = task // n_batch
-        j = r % kw
-        i = (r // kw) % kh
-        c = r // (kw * kh)
+        j = (task // n_batch) % kw
+        i = (task // (n_batch * kw)) % kh
+        c = task // (n_batch * kw * kh)
+        di, dj = i * dh - ph, j * dw - pw  # ih = oh sh + di, iw = ow sw + dj
+        r_lo = min(oh_n, 0 if di >= 0 else (sh - 1 - di) // sh)  # rows with 0 <= ih < h
+        r_hi = max(r_lo, min(oh_n, (h - 1 - di) // sh + 1))
+        c_lo = min(ow_n, 0 if dj >= 0 else (sw - 1 - dj) // sw)  # columns with 0 <= iw < w
+        c_hi = max(c_lo, min(ow_n, (w - 1 - dj) // sw + 1))
+        block = cols[n, c, i, j] if image_major else cols[c, i, j, n]
+        if flat and r_hi > r_lo and c_hi > c_lo:
+            size = oh_n * ow_n
+            start = r_lo * w + c_lo  # the first and last valid entries bound the copy
+            count = (r_hi - 1) * w + c_hi - start
+            shift = start + di * w + dj
+            out = block.reshape(size)
+            for q in range(start):
+                out[q] = zero
+            for q in range(start + count, size):
+                out[q] = zero
+            dst = out[start : start + count]
+            part = x[n, c].reshape(h * w)[shift : shift + count]
+            keep = masks[j, start : start + count]
+            for q in range(count):
+                dst[q] = part[q] if keep[q] else zero
+            continue
         for oh in range(oh_n):
-            ih = oh * sh - ph + i * dh
-            if ih < 0 or ih >= h:
+            ih = oh * sh + di
+            if oh < r_lo or oh >= r_hi:
                 for ow in range(ow_n):
-                    cols[c, i, j, n, oh, ow] = zero
+                    block[oh, ow] = zero
                 continue
-            for ow in range(ow_n):
-                iw = ow * sw - pw + j * dw
-                if iw >= 0 and iw < w:
-                    cols[c, i, j, n, oh, ow] = x[n, c, ih, iw]
-                else:
-                    cols[c, i, j, n, oh, ow] = zero
+            for ow in range(c_lo):
+                block[oh, ow] = zero
+            for ow in range(c_hi, ow_n):
+                block[oh, ow] = zero
+            if c_hi > c_lo:
+                dst = block[oh, c_lo:c_hi]
+                part = x[n, c, ih, c_lo * sw + dj : (c_hi - 1) * sw + dj + 1 : sw]
+                for q in range(c_hi - c_lo):
+                    dst[q] = part[q]
 
 
 @kernel(_PARALLEL_MIN)
-def col2im(cols: Array, sh: int, sw: int, ph: int, pw: int, dh: int, dw: int, dx: Array) -> None:
+def col2im(
+    cols: Array,
+    sh: int,
+    sw: int,
+    ph: int,
+    pw: int,
+    dh: int,
+    dw: int,
+    image_major: bool,
+    dx: Array,
+) -> None:
     """dx[n, c, ih, iw] = sum of the cols entries im2col read from x[n, c, ih, iw]."""
     n_batch, n_chan, h, w = dx.shape
-    kh, kw = cols.shape[1], cols.shape[2]
+    kh, kw = (cols.shape[2], cols.shape[3]) if image_major else (cols.shape[1], cols.shape[2])
     oh_n, ow_n = cols.shape[4], cols.shape[5]
     zero = dx.dtype.type(0.0)
+    flat = sh == 1 and sw == 1 and ow_n == w  # as in im2col: one masked shifted add
+    masks = np.zeros((kw if flat else 0, oh_n * ow_n), dtype=np.bool_)
+    if flat:
+        _column_masks(ow_n, pw, dw, w, masks)
     for task in prange(n_batch * n_chan):
         n = task // n_chan
         c = task % n_chan
-        for ih in range(h):
-            for iw in range(w):
-                dx[n, c, ih, iw] = zero
+        plane = dx[n, c]
+        acc = plane.reshape(h * w)
+        for q in range(h * w):
+            acc[q] = zero
         for i in range(kh):
             for j in range(kw):
-                for oh in range(oh_n):
-                    ih = oh * sh - ph + i * dh
-                    if ih < 0 or ih >= h:
-                        continue
-                    for ow in range(ow_n):
-                        iw = ow * sw - pw + j * dw
-                        if iw >= 0 and iw < w:
-                            dx[n, c, ih, iw] += cols[c, i, j, n, oh, ow]
+                di, dj = i * dh - ph, j * dw - pw
+                r_lo = min(oh_n, 0 if di >= 0 else (sh - 1 - di) // sh)
+                r_hi = max(r_lo, min(oh_n, (h - 1 - di) // sh + 1))
+                c_lo = min(ow_n, 0 if dj >= 0 else (sw - 1 - dj) // sw)
+                c_hi = max(c_lo, min(ow_n, (w - 1 - dj) // sw + 1))
+                if r_hi <= r_lo or c_hi <= c_lo:
+                    continue
+                block = cols[n, c, i, j] if image_major else cols[c, i, j, n]
+                if flat:
+                    start = r_lo * w + c_lo
+                    count = (r_hi - 1) * w + c_hi - start
+                    shift = start + di * w + dj
+                    part = block.reshape(oh_n * ow_n)[start : start + count]
+                    keep = masks[j, start : start + count]
+                    dst = acc[shift : shift + count]
+                    for q in range(count):
+                        dst[q] += part[q] if keep[q] else zero
+                    continue
+                for oh in range(r_lo, r_hi):
+                    ih = oh * sh + di
+                    row = block[oh, c_lo:c_hi]
+                    dst = plane[ih, c_lo * sw + dj : (c_hi - 1) * sw + dj + 1 : sw]
+                    for q in range(c_hi - c_lo):
+                        dst[q] += row[q]
 
 
 @kernel(_PARALLEL_MIN)
