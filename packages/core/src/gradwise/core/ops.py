@@ -893,6 +893,11 @@ def matmul_backward(a: Array, b: Array, grad: Array) -> tuple[Array, Array]:
 
 
 def _state(param: Array, other: Array | None, op: str, name: str) -> Array:
+    # the common case first, in a few attribute reads (this runs per parameter and step)
+    if type(other) is np.ndarray and other.dtype is param.dtype and other.shape == param.shape:
+        flags = other.flags
+        if flags.c_contiguous and flags.writeable:
+            return other.reshape(-1)
     if other is None:
         raise ValueError(f"{op}: {name} is required with these options")
     if not isinstance(other, np.ndarray):
@@ -910,6 +915,13 @@ def _state(param: Array, other: Array | None, op: str, name: str) -> Array:
 
 
 def _param_grad(param: Array, grad: Array, op: str) -> tuple[Array, Array]:
+    # the common case first: float32/float64 arrays of one shape and dtype, contiguous
+    if type(param) is np.ndarray and type(grad) is np.ndarray:
+        dt = param.dtype
+        if grad.dtype is dt and (dt is _F32 or dt is _F64) and grad.shape == param.shape:
+            flags = param.flags
+            if flags.c_contiguous and flags.writeable and grad.flags.c_contiguous:
+                return param.reshape(-1), grad.reshape(-1)
     if not isinstance(param, np.ndarray) or param.dtype.kind != "f":
         raise TypeError(f"{op}: param must be a float32 or float64 NumPy array")
     if not param.flags.c_contiguous or not param.flags.writeable:
