@@ -91,10 +91,14 @@ def main() -> None:
                 with no_grad():
                     return conv2d(xg, wg, bg, padding=1)
 
-            def gw_bwd(xr: Tensor = xr, wg: Tensor = wg, bg: Tensor = bg, g: Arr = g) -> object:
+            gg = Tensor(g)  # built once, as PyTorch's gradient below (Tensor() copies)
+
+            def gw_bwd(
+                xr: Tensor = xr, wg: Tensor = wg, bg: Tensor = bg, gg: Tensor = gg
+            ) -> object:
                 xr.grad = wg.grad = bg.grad = None
                 y = conv2d(xr, wg, bg, padding=1)
-                y.backward(Tensor(g))
+                y.backward(gg)
                 return y
 
             def np_fwd(x: Arr = x, w: Arr = w, b: Arr = b) -> object:

@@ -221,14 +221,16 @@ CONV_CASES = [
 ]
 
 
-@pytest.fixture(params=["serial", "threaded"])
+@pytest.fixture(params=["serial", "threaded", "threaded-image-major"])
 def conv_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a conv test on the serial path and on the worker-thread path (forced)."""
-    if request.param == "threaded":
+    """Run a conv test on the serial path and on the worker-thread paths (forced)."""
+    if request.param.startswith("threaded"):
         if max_threads() < 2 or not conv._OPENBLAS.available():
             pytest.skip("the threaded path needs 2 threads and NumPy's bundled OpenBLAS")
         monkeypatch.setattr(conv, "THREADED_MIN_FLOPS", 0)
         monkeypatch.setattr(conv, "THREADED_BYTES", 1)  # one image per chunk
+        major = request.param.endswith("major")
+        monkeypatch.setattr(conv, "MAJOR_MIN_LENGTH", 0 if major else math.inf)
     else:
         monkeypatch.setattr(conv, "THREADED_MIN_FLOPS", math.inf)
     return str(request.param)
@@ -293,14 +295,17 @@ def test_conv2d_paths_agree_and_keep_the_dtype(
     g: Array = rng.standard_normal((9, 6, 10, 10)).astype(dtype)
     geo = ((1, 1), (1, 1), (1, 1), 1)
     results = []
-    for floor in (math.inf, 0):
+    for floor, major in ((math.inf, 0), (0, 0), (0, math.inf)):
         monkeypatch.setattr(conv, "THREADED_MIN_FLOPS", floor)
+        monkeypatch.setattr(conv, "MAJOR_MIN_LENGTH", major)
         with threads(2):
             y = conv.conv2d(x, w, None, *geo, (10, 10))
             results.append((y, *conv.conv2d_backward(g, x, w, x.shape, w.shape, *geo)))
-    for a, b in zip(*results, strict=True):
-        assert a is not None and b is not None and a.dtype == dtype
-        np.testing.assert_allclose(a, b, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5)
+    for other in results[1:]:
+        for a, b in zip(results[0], other, strict=True):
+            assert a is not None and b is not None and a.dtype == dtype
+            tol = 1e-5 if dtype == np.float32 else 1e-12
+            np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
     get, _ = conv._OPENBLAS.found or (None, None)
     assert get is not None and conv._OPENBLAS.users == 0  # the thread count is put back
 

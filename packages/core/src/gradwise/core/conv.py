@@ -126,12 +126,15 @@ def col2im(cols: Array, x_shape: Shape, stride: Pair, padding: Pair, dilation: P
 #   forward took 3.8 ms against 5.3-6.2 ms. The columns are then image-major, a chunk's
 #   columns take at most THREADED_BYTES (L2), and one matmul call runs a GEMM per image
 #   whose product is already NCHW (few Python calls per thread: they contend for the GIL).
+#   Below MAJOR_MIN_LENGTH output pixels per image (8x8: 64) those GEMMs are too narrow,
+#   and a thread's chunk is one Caffe-ordered GEMM copied into NCHW, as above.
 #   gradwise does that when it can set OpenBLAS's thread count (NumPy's bundled OpenBLAS),
 #   with more than one thread (``gradwise.core.threads``) and THREADED_MIN_FLOPS of work.
 CHUNK_COLUMNS = 3072
 CHUNK_BYTES = 1 << 22
 THREADED_BYTES = 1 << 20
-THREADED_MIN_FLOPS = 1 << 24
+THREADED_MIN_FLOPS = 1 << 22
+MAJOR_MIN_LENGTH = 400
 
 
 def _chunk(n: int, length: int, rows: int, itemsize: int, columns: int) -> int:
@@ -226,15 +229,14 @@ def _pool() -> ThreadPoolExecutor:
 T = TypeVar("T")
 
 
-def _plan(n: int, length: int, rows: int, itemsize: int, flops: float) -> tuple[int, int]:
-    """(threads, images per chunk) for a convolution of ``n`` images; with more than one
-    thread the chunks are image-major, else Caffe-ordered and at least CHUNK_COLUMNS wide.
-    """
+def _plan(n: int, length: int, rows: int, itemsize: int, flops: float) -> tuple[int, int, bool]:
+    """(threads, images per chunk, image-major columns) for a convolution of ``n`` images."""
     threads = min(_jit.THREAD_STATE.count, n)
     if threads > 1 and flops >= THREADED_MIN_FLOPS and _OPENBLAS.available():
         per_image = max(rows * length * itemsize, 1)
-        return threads, max(1, min(-(-n // threads), THREADED_BYTES // per_image))
-    return 1, _chunk(n, length, rows, itemsize, CHUNK_COLUMNS)
+        step = max(1, min(-(-n // threads), THREADED_BYTES // per_image))
+        return threads, step, length >= MAJOR_MIN_LENGTH
+    return 1, _chunk(n, length, rows, itemsize, CHUNK_COLUMNS), False
 
 
 def _run(n: int, step: int, threads: int, work: Callable[[int, int], T]) -> list[T]:
@@ -301,18 +303,18 @@ def conv2d(
     if k_g == 0:
         y[...] = 0 if bias is None else bias.reshape(1, o, 1, 1)
         return y
-    threads, step = _plan(n, length, rows, x.itemsize, 2.0 * n * o * k_g * length)
+    threads, step, major = _plan(n, length, rows, x.itemsize, 2.0 * n * o * k_g * length)
     w3 = w.reshape(groups, o_g, k_g)
     im2col_fn = _conv.im2col.pick(rows * step * length)
 
     def run(lo: int, hi: int) -> None:
         cols_buf = np.empty(rows * step * length, dtype=x.dtype)
-        y_buf = np.empty(o * step * length if threads == 1 else 0, dtype=x.dtype)
+        y_buf = np.empty(0 if major else o * step * length, dtype=x.dtype)
         for n0 in range(lo, hi, step):
             b = min(step, hi - n0)
             width = b * length
             dst = y[n0 : n0 + b].reshape(b, o, length)
-            if threads > 1:  # image-major: y[n] = W @ cols[n], NCHW already
+            if major:  # y[n] = W @ cols[n], NCHW already
                 cols = cols_buf[: rows * width].reshape(b, c, kh, kw, *out_size)
                 im2col_fn(x[n0 : n0 + b], *stride, *padding, *dilation, True, cols)
                 if groups == 1:
@@ -378,11 +380,10 @@ def conv2d_backward(
     dwt = None if x is None else np.zeros((groups, k_g, o_g), dtype=dtype)
     if n and length and k_g and o:
         flops = 2.0 * n * o * k_g * length * ((x is not None) + (w is not None))
-        threads, step = _plan(n, length, rows, grad.itemsize, flops)
+        threads, step, major = _plan(n, length, rows, grad.itemsize, flops)
         im2col_fn = _conv.im2col.pick(rows * step * length)
         col2im_fn = _conv.col2im.pick(rows * step * length)
         w3t = None if w is None else w.reshape(groups, o_g, k_g).transpose(0, 2, 1)
-        major = threads > 1
 
         def run(lo: int, hi: int) -> Array | None:
             g_buf = np.empty(0 if major else o * step * length, dtype=dtype)

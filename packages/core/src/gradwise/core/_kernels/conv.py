@@ -32,17 +32,18 @@ from gradwise.core.dtypes import Array
 _PARALLEL_MIN = 1 << 26
 
 
-@reassociating  # a plain compiled helper the kernels call (integer work: flags moot)
-def _column_masks(ow_n: int, pw: int, dw: int, w: int, masks: Array) -> None:
-    """masks[j, oh ow_n + ow] = (0 <= ow - pw + j dw < w): the entries of a flattened
+@reassociating  # a compiled helper the kernels call (integer work: its flags are moot)
+def _column_masks(kw: int, size: int, ow_n: int, pw: int, dw: int, w: int) -> Array:
+    """masks[j, oh OW + ow] = (0 <= ow - pw + j dw < w): the entries of a flattened
     ``(OH, OW)`` block whose stride-1 reads for kernel column ``j`` stay inside the row.
     """
-    kw, size = masks.shape
+    masks = np.zeros((kw, size), dtype=np.bool_)
     for j in range(kw):
         dj = j * dw - pw
         for p in range(size):
             iw = p % ow_n + dj
             masks[j, p] = iw >= 0 and iw < w
+    return masks
 
 
 @kernel(_PARALLEL_MIN)
@@ -67,9 +68,9 @@ def im2col(
     # Stride 1 with OW == W: each block is one shifted copy of the flattened plane (a long
     # vectorised loop) that keeps only the columns whose reads stay inside their row.
     flat = sh == 1 and sw == 1 and ow_n == w
-    masks = np.zeros((kw if flat else 0, oh_n * ow_n), dtype=np.bool_)
-    if flat:
-        _column_masks(ow_n, pw, dw, w, masks)
+    size = oh_n * ow_n
+    masks = _column_masks(kw if flat else 0, size, ow_n, pw, dw, w)
+    x_flat, cols_flat, mask_flat = x.reshape(x.size), cols.reshape(cols.size), masks.reshape(-1)
     for task in prange(n_chan * kh * kw * n_batch):
         n = task % n_batch
         j = (task // n_batch) % kw
@@ -80,23 +81,28 @@ def im2col(
         r_hi = max(r_lo, min(oh_n, (h - 1 - di) // sh + 1))
         c_lo = min(ow_n, 0 if dj >= 0 else (sw - 1 - dj) // sw)  # columns with 0 <= iw < w
         c_hi = max(c_lo, min(ow_n, (w - 1 - dj) // sw + 1))
-        block = cols[n, c, i, j] if image_major else cols[c, i, j, n]
+        b = (
+            ((n * n_chan + c) * kh + i) * kw + j
+            if image_major
+            else ((c * kh + i) * kw + j) * n_batch + n
+        )
         if flat and r_hi > r_lo and c_hi > c_lo:
-            size = oh_n * ow_n
+            # Flat indices, unsigned so that LLVM drops the negative-index checks and
+            # vectorises the copy.
             start = r_lo * w + c_lo  # the first and last valid entries bound the copy
             count = (r_hi - 1) * w + c_hi - start
-            shift = start + di * w + dj
-            out = block.reshape(size)
-            for q in range(start):
-                out[q] = zero
-            for q in range(start + count, size):
-                out[q] = zero
-            dst = out[start : start + count]
-            part = x[n, c].reshape(h * w)[shift : shift + count]
-            keep = masks[j, start : start + count]
-            for q in range(count):
-                dst[q] = part[q] if keep[q] else zero
+            base = np.uint64(b * size)
+            src = np.uint64((n * n_chan + c) * h * w + start + di * w + dj)
+            keep = np.uint64(j * size + start)
+            for q in range(np.uint64(start)):
+                cols_flat[base + q] = zero
+            for q in range(np.uint64(start + count), np.uint64(size)):
+                cols_flat[base + q] = zero
+            dst = base + np.uint64(start)
+            for q in range(np.uint64(count)):
+                cols_flat[dst + q] = x_flat[src + q] if mask_flat[keep + q] else zero
             continue
+        block = cols[n, c, i, j] if image_major else cols[c, i, j, n]
         for oh in range(oh_n):
             ih = oh * sh + di
             if oh < r_lo or oh >= r_hi:
@@ -132,16 +138,16 @@ def col2im(
     oh_n, ow_n = cols.shape[4], cols.shape[5]
     zero = dx.dtype.type(0.0)
     flat = sh == 1 and sw == 1 and ow_n == w  # as in im2col: one masked shifted add
-    masks = np.zeros((kw if flat else 0, oh_n * ow_n), dtype=np.bool_)
-    if flat:
-        _column_masks(ow_n, pw, dw, w, masks)
+    size = oh_n * ow_n
+    masks = _column_masks(kw if flat else 0, size, ow_n, pw, dw, w)
+    dx_flat, cols_flat, mask_flat = dx.reshape(dx.size), cols.reshape(cols.size), masks.reshape(-1)
     for task in prange(n_batch * n_chan):
         n = task // n_chan
         c = task % n_chan
         plane = dx[n, c]
-        acc = plane.reshape(h * w)
-        for q in range(h * w):
-            acc[q] = zero
+        at = np.uint64(task * h * w)
+        for q in range(np.uint64(h * w)):
+            dx_flat[at + q] = zero
         for i in range(kh):
             for j in range(kw):
                 di, dj = i * dh - ph, j * dw - pw
@@ -151,17 +157,21 @@ def col2im(
                 c_hi = max(c_lo, min(ow_n, (w - 1 - dj) // sw + 1))
                 if r_hi <= r_lo or c_hi <= c_lo:
                     continue
-                block = cols[n, c, i, j] if image_major else cols[c, i, j, n]
+                b = (
+                    ((n * n_chan + c) * kh + i) * kw + j
+                    if image_major
+                    else ((c * kh + i) * kw + j) * n_batch + n
+                )
                 if flat:
                     start = r_lo * w + c_lo
                     count = (r_hi - 1) * w + c_hi - start
-                    shift = start + di * w + dj
-                    part = block.reshape(oh_n * ow_n)[start : start + count]
-                    keep = masks[j, start : start + count]
-                    dst = acc[shift : shift + count]
-                    for q in range(count):
-                        dst[q] += part[q] if keep[q] else zero
+                    src = np.uint64(b * size + start)
+                    dst = at + np.uint64(start + di * w + dj)
+                    keep = np.uint64(j * size + start)
+                    for q in range(np.uint64(count)):
+                        dx_flat[dst + q] += cols_flat[src + q] if mask_flat[keep + q] else zero
                     continue
+                block = cols[n, c, i, j] if image_major else cols[c, i, j, n]
                 for oh in range(r_lo, r_hi):
                     ih = oh * sh + di
                     row = block[oh, c_lo:c_hi]
