@@ -25,6 +25,8 @@ from gradwise.loss._common import (
     float_input,
 )
 
+_add_reduce: Any = np.add.reduce  # np.sum without its Python-level dispatch (same sums)
+
 # ---- layout: classes on axis 1 <-> rows of (M, C) -----------------------------------------
 
 
@@ -109,7 +111,7 @@ def _reduce_rows(
     """Per-row losses reduced: reshaped to ``shape``, summed, or summed over ``denom``."""
     if reduction == "none":
         return cast(losses, dtype).reshape(shape)
-    total = float(np.sum(losses, dtype=np.float64))
+    total = float(_add_reduce(losses, dtype=np.float64))  # what np.sum calls
     if reduction == "mean":
         total = total / denom if denom else float("nan")
     return np.asarray(total, dtype=dtype)
@@ -158,7 +160,7 @@ class CrossEntropyLoss(Op):
             )
         except IndexError as exc:
             raise _rename(exc, "cross_entropy") from None
-        self.denom = float(np.sum(tw)) if reduction == "mean" else 1.0
+        self.denom = float(_add_reduce(tw)) if reduction == "mean" else 1.0
         self.s_x2, self.s_t, self.s_w, self.s_lse = x2, t, weight, lse
         self.shape, self.reduction = x.shape, reduction
         self.ignore_index, self.smoothing = ignore_index, label_smoothing

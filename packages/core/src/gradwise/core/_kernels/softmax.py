@@ -190,3 +190,69 @@ def cross_entropy_backward_rows(
                 orow[j] = coef * vexp(xr[j] - li) - b * weight[j]
         orow[t] -= a
     return bad
+
+
+@kernel(262144, exact=True)
+def cross_entropy_lse_rows(
+    x: Array,
+    target: Array,
+    weight: Array,
+    ignore_index: int,
+    smoothing: float,
+    work: Array,
+    lse: Array,
+    losses: Array,
+    target_weight: Array,
+) -> int:
+    """``logsumexp_rows`` and ``cross_entropy_rows`` in one task per row, for few classes.
+
+    The row max (NaN-propagating: a row with a NaN is not shifted, as a row whose max is
+    not finite) and the shifted logits into ``work`` (x's shape), their exponentials in
+    one flat pass, then per row the float64 logsumexp and the row's loss and weight as in
+    ``cross_entropy_rows``; returns how many targets lie outside [0, C).
+    """
+    n, c = x.shape
+    for i in prange(n):  # shifted logits into work
+        xr = x[i]
+        wr = work[i]
+        m = xr[0]
+        finite = True
+        for j in range(c):
+            v = xr[j]
+            if v > m:
+                m = v
+            elif v != v:
+                finite = False
+        sh = m if finite and m - m == 0.0 else xr.dtype.type(0.0)  # -inf/inf/NaN: no shift
+        for j in range(c):
+            wr[j] = xr[j] - sh
+        lse[i] = sh
+    flat = work.reshape(-1)
+    for k in prange(flat.size):  # one long loop vectorises; short rows of it would not
+        flat[k] = vexp(flat[k])
+    bad = 0
+    for i in prange(n):
+        xr = x[i]
+        s = row_sum(work[i])
+        li = lse[i] + math.log(s) if s > 0.0 else (s if s != s else -np.inf)
+        lse[i] = li
+        t = target[i]
+        if t == ignore_index:
+            losses[i] = 0.0
+            target_weight[i] = 0.0
+            continue
+        if t < 0 or t >= c:  # reported by ops as an IndexError
+            losses[i] = np.nan
+            target_weight[i] = -1.0
+            bad += 1
+            continue
+        wt = weight[t]
+        loss = (1.0 - smoothing) * wt * (li - xr[t])
+        if smoothing != 0.0:
+            acc = np.float64(0.0)
+            for j in range(c):
+                acc += weight[j] * (li - xr[j])
+            loss += smoothing / c * acc
+        losses[i] = loss
+        target_weight[i] = wt
+    return bad
