@@ -306,6 +306,13 @@ def conv2d(
     threads, step, major = _plan(n, length, rows, x.itemsize, 2.0 * n * o * k_g * length)
     w3 = w.reshape(groups, o_g, k_g)
     im2col_fn = _conv.im2col.pick(rows * step * length)
+    add_bias_fn = _conv.add_bias.pick(o * step * length)
+    to_nchw_fn = _conv.to_nchw.pick(o * step * length)
+    zeros = np.zeros(o, dtype=x.dtype)
+    if bias is not None:
+        bias = contiguous(bias, x.dtype)
+        if bias.shape != (o,):
+            raise ValueError(f"conv2d: bias of shape {_fmt(bias.shape)} does not fit {o} outputs")
 
     def run(lo: int, hi: int) -> None:
         cols_buf = np.empty(rows * step * length, dtype=x.dtype)
@@ -326,7 +333,7 @@ def conv2d(
                         out=dst.reshape(b, groups, o_g, length),
                     )
                 if bias is not None:
-                    dst += bias.reshape(1, o, 1)
+                    add_bias_fn(dst, bias)
                 continue
             cols = cols_buf[: rows * width].reshape(c, kh, kw, b, *out_size)
             im2col_fn(x[n0 : n0 + b], *stride, *padding, *dilation, False, cols)
@@ -335,10 +342,7 @@ def conv2d(
                 np.matmul(w3[0], cols.reshape(k_g, width), out=y2)
             else:
                 np.matmul(w3, cols.reshape(groups, k_g, width), out=y2.reshape(groups, o_g, -1))
-            if bias is None:
-                dst[...] = y2.reshape(o, b, length).transpose(1, 0, 2)
-            else:
-                np.add(y2.reshape(o, b, length).transpose(1, 0, 2), bias.reshape(1, o, 1), out=dst)
+            to_nchw_fn(y2.reshape(o, b, length), zeros if bias is None else bias, dst)
 
     _run(n, step, threads, run)
     return y

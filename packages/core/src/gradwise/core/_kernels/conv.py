@@ -181,6 +181,30 @@ def col2im(
 
 
 @kernel(_PARALLEL_MIN)
+def add_bias(y: Array, bias: Array) -> None:
+    """y[n, o, :] += bias[o] for y of shape (N, O, L)."""
+    n_batch, n_out, length = y.shape
+    for task in prange(n_batch * n_out):
+        row = y[task // n_out, task % n_out]
+        v = bias[task % n_out]
+        for p in range(length):
+            row[p] += v
+
+
+@kernel(_PARALLEL_MIN)
+def to_nchw(src: Array, bias: Array, dst: Array) -> None:
+    """dst[n, o, :] = src[o, n, :] + bias[o] (a chunk's (O, B L) GEMM product into NCHW)."""
+    n_batch, n_out, length = dst.shape
+    for task in prange(n_batch * n_out):
+        n = task // n_out
+        o = task % n_out
+        row, part = dst[n, o], src[o, n]
+        v = bias[o]
+        for p in range(length):
+            row[p] = part[p] + v
+
+
+@kernel(_PARALLEL_MIN)
 def max_pool2d(
     x: Array,
     kh: int,
