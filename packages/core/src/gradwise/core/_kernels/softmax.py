@@ -162,13 +162,23 @@ def cross_entropy_backward_rows(
 ) -> int:
     """dx = g_i ((1-eps) w_t (p - onehot) + eps/C (W p - w)), p = exp(x - lse), W = sum(w).
 
-    One pass per row; ignored rows get 0. Rows whose target is outside [0, C) get 0 too and
-    are counted: the return value, which ops turns into an IndexError.
+    Three passes: the shifted logits x - lse per row, their exponentials in one flat loop
+    (which vectorises even when rows are short), then each row's scaling. Ignored rows
+    get 0. Rows whose target is outside [0, C) get 0 too and are counted: the return
+    value, which ops turns into an IndexError.
     """
-    c = x.shape[1]
-    bad = 0
-    for i in prange(x.shape[0]):
+    n, c = x.shape
+    for i in prange(n):
         xr = x[i]
+        orow = out[i]
+        li = orow.dtype.type(lse[i])
+        for j in range(c):
+            orow[j] = xr[j] - li
+    flat = out.reshape(-1)
+    for k in prange(flat.size):
+        flat[k] = vexp(flat[k])
+    bad = 0
+    for i in prange(n):
         orow = out[i]
         t = target[i]
         if t == ignore_index or t < 0 or t >= c:
@@ -176,18 +186,17 @@ def cross_entropy_backward_rows(
             if t != ignore_index:
                 bad += 1
             continue
-        li = orow.dtype.type(lse[i])
         gi = grad[i]
         a = gi * (1.0 - smoothing) * weight[t]
         if smoothing == 0.0:
             a_ = orow.dtype.type(a)
             for j in range(c):
-                orow[j] = a_ * vexp(xr[j] - li)
+                orow[j] = a_ * orow[j]
         else:
             b = gi * smoothing / c
             coef = orow.dtype.type(a + b * weight_sum)
             for j in range(c):
-                orow[j] = coef * vexp(xr[j] - li) - b * weight[j]
+                orow[j] = coef * orow[j] - b * weight[j]
         orow[t] -= a
     return bad
 
