@@ -134,6 +134,7 @@ CHUNK_COLUMNS = 3072
 CHUNK_BYTES = 1 << 22
 THREADED_BYTES = 1 << 20
 THREADED_MIN_FLOPS = 1 << 22
+UNITS_PER_THREAD = 16
 MAJOR_MIN_LENGTH = 400
 
 
@@ -239,24 +240,38 @@ def _plan(n: int, length: int, rows: int, itemsize: int, flops: float) -> tuple[
     return 1, _chunk(n, length, rows, itemsize, CHUNK_COLUMNS), False
 
 
-def _run(n: int, step: int, threads: int, work: Callable[[int, int], T]) -> list[T]:
-    """``work(lo, hi)`` over contiguous, chunk-aligned image ranges, one per thread (the
-    calling thread takes the first); a static split, so results never depend on timing.
+def _run(n: int, step: int, threads: int, make: Callable[[], Callable[[int, int], T]]) -> list[T]:
+    """``work(lo, hi)`` over contiguous, chunk-aligned image ranges, in ``threads`` threads
+    (the calling thread is one), each calling ``work = make()`` once (its scratch buffers)
+    and taking the next range when done with one: up to UNITS_PER_THREAD ranges a thread,
+    so a thread slowed down (a busy core) takes fewer. Results come back in range order,
+    and a range's result never depends on which thread ran it, so sums of them are the
+    same whatever the timing.
     """
     chunks = -(-n // step)
     threads = min(threads, chunks)
     if threads < 2:
-        return [work(0, n)]
-    per = -(-chunks // threads) * step
+        return [make()(0, n)]
+    per = -(-chunks // min(chunks, UNITS_PER_THREAD * threads)) * step
     ranges = [(lo, min(n, lo + per)) for lo in range(0, n, per)]
+    results: list[T | None] = [None] * len(ranges)
+    order = iter(range(len(ranges)))  # shared: next() on it is atomic under the GIL
+
+    def loop() -> None:
+        work = make()
+        for i in order:
+            results[i] = work(*ranges[i])
+
     with _OPENBLAS.single():
         pool = _pool()
-        futures = [pool.submit(work, lo, hi) for lo, hi in ranges[1:]]
+        futures = [pool.submit(loop) for _ in range(threads - 1)]
         try:
-            first = work(*ranges[0])
+            loop()
         finally:
             wait(futures)
-        return [first, *[f.result() for f in futures]]
+        for f in futures:
+            f.result()  # re-raises a worker's exception
+    return cast(list[T], results)
 
 
 def _conv_args(
@@ -314,37 +329,41 @@ def conv2d(
         if bias.shape != (o,):
             raise ValueError(f"conv2d: bias of shape {_fmt(bias.shape)} does not fit {o} outputs")
 
-    def run(lo: int, hi: int) -> None:
+    def make() -> Callable[[int, int], None]:
         cols_buf = np.empty(rows * step * length, dtype=x.dtype)
         y_buf = np.empty(0 if major else o * step * length, dtype=x.dtype)
-        for n0 in range(lo, hi, step):
-            b = min(step, hi - n0)
-            width = b * length
-            dst = y[n0 : n0 + b].reshape(b, o, length)
-            if major:  # y[n] = W @ cols[n], NCHW already
-                cols = cols_buf[: rows * width].reshape(b, c, kh, kw, *out_size)
-                im2col_fn(x[n0 : n0 + b], *stride, *padding, *dilation, True, cols)
-                if groups == 1:
-                    np.matmul(w3[0], cols.reshape(b, k_g, length), out=dst)
-                else:
-                    np.matmul(
-                        w3,
-                        cols.reshape(b, groups, k_g, length),
-                        out=dst.reshape(b, groups, o_g, length),
-                    )
-                if bias is not None:
-                    add_bias_fn(dst, bias)
-                continue
-            cols = cols_buf[: rows * width].reshape(c, kh, kw, b, *out_size)
-            im2col_fn(x[n0 : n0 + b], *stride, *padding, *dilation, False, cols)
-            y2 = y_buf[: o * width].reshape(o, width)
-            if groups == 1:
-                np.matmul(w3[0], cols.reshape(k_g, width), out=y2)
-            else:
-                np.matmul(w3, cols.reshape(groups, k_g, width), out=y2.reshape(groups, o_g, -1))
-            to_nchw_fn(y2.reshape(o, b, length), zeros if bias is None else bias, dst)
 
-    _run(n, step, threads, run)
+        def run(lo: int, hi: int) -> None:
+            for n0 in range(lo, hi, step):
+                b = min(step, hi - n0)
+                width = b * length
+                dst = y[n0 : n0 + b].reshape(b, o, length)
+                if major:  # y[n] = W @ cols[n], NCHW already
+                    cols = cols_buf[: rows * width].reshape(b, c, kh, kw, *out_size)
+                    im2col_fn(x[n0 : n0 + b], *stride, *padding, *dilation, True, cols)
+                    if groups == 1:
+                        np.matmul(w3[0], cols.reshape(b, k_g, length), out=dst)
+                    else:
+                        np.matmul(
+                            w3,
+                            cols.reshape(b, groups, k_g, length),
+                            out=dst.reshape(b, groups, o_g, length),
+                        )
+                    if bias is not None:
+                        add_bias_fn(dst, bias)
+                    continue
+                cols = cols_buf[: rows * width].reshape(c, kh, kw, b, *out_size)
+                im2col_fn(x[n0 : n0 + b], *stride, *padding, *dilation, False, cols)
+                y2 = y_buf[: o * width].reshape(o, width)
+                if groups == 1:
+                    np.matmul(w3[0], cols.reshape(k_g, width), out=y2)
+                else:
+                    np.matmul(w3, cols.reshape(groups, k_g, width), out=y2.reshape(groups, o_g, -1))
+                to_nchw_fn(y2.reshape(o, b, length), zeros if bias is None else bias, dst)
+
+        return run
+
+    _run(n, step, threads, make)
     return y
 
 
@@ -389,53 +408,59 @@ def conv2d_backward(
         col2im_fn = _conv.col2im.pick(rows * step * length)
         w3t = None if w is None else w.reshape(groups, o_g, k_g).transpose(0, 2, 1)
 
-        def run(lo: int, hi: int) -> Array | None:
+        def make() -> Callable[[int, int], Array | None]:
             g_buf = np.empty(0 if major else o * step * length, dtype=dtype)
             cols_buf = np.empty(rows * step * length, dtype=dtype)
             part = np.empty((step * groups if major else groups, k_g, o_g), dtype=dtype)
-            acc = None if x is None else np.zeros((groups, k_g, o_g), dtype=dtype)
-            for n0 in range(lo, hi, step):
-                b = min(step, hi - n0)
-                width = b * length
-                g_n = grad[n0 : n0 + b].reshape(b, groups, o_g, length)
-                if major:
-                    cols = cols_buf[: rows * width].reshape(b, c, kh, kw, oh, ow)
-                    c4 = cols.reshape(b, groups, k_g, length)
-                else:
-                    g2 = g_buf[: o * width].reshape(o, b, length)
-                    g2[...] = grad[n0 : n0 + b].reshape(b, o, length).transpose(1, 0, 2)
-                    g3 = g2.reshape(groups, o_g, width)
-                    cols = cols_buf[: rows * width].reshape(c, kh, kw, b, oh, ow)
-                    c3 = cols.reshape(groups, k_g, width)
-                if x is not None and acc is not None:
-                    im2col_fn(x[n0 : n0 + b], *stride, *padding, *dilation, major, cols)
-                    if major:  # dW^T[n] = cols[n] @ g[n]^T, summed over the chunk
-                        pb = part[: b * groups]
-                        np.matmul(
-                            c4.reshape(b * groups, k_g, length),
-                            g_n.reshape(b * groups, o_g, length).transpose(0, 2, 1),
-                            out=pb,
-                        )
-                        acc += pb.reshape(b, groups, k_g, o_g).sum(axis=0)
-                    else:
-                        if groups == 1:
-                            np.matmul(c3[0], g3[0].T, out=part[0])
-                        else:
-                            np.matmul(c3, g3.transpose(0, 2, 1), out=part)
-                        acc += part
-                if w3t is not None and dx is not None:
-                    if major and groups == 1:
-                        np.matmul(w3t[0], g_n.reshape(b, o, length), out=c4.reshape(b, k_g, length))
-                    elif major:
-                        np.matmul(w3t, g_n, out=c4)
-                    elif groups == 1:
-                        np.matmul(w3t[0], g3[0], out=c3[0])
-                    else:
-                        np.matmul(w3t, g3, out=c3)
-                    col2im_fn(cols, *stride, *padding, *dilation, major, dx[n0 : n0 + b])
-            return acc
 
-        parts = _run(n, step, threads, run)
+            def run(lo: int, hi: int) -> Array | None:
+                acc = None if x is None else np.zeros((groups, k_g, o_g), dtype=dtype)
+                for n0 in range(lo, hi, step):
+                    b = min(step, hi - n0)
+                    width = b * length
+                    g_n = grad[n0 : n0 + b].reshape(b, groups, o_g, length)
+                    if major:
+                        cols = cols_buf[: rows * width].reshape(b, c, kh, kw, oh, ow)
+                        c4 = cols.reshape(b, groups, k_g, length)
+                    else:
+                        g2 = g_buf[: o * width].reshape(o, b, length)
+                        g2[...] = grad[n0 : n0 + b].reshape(b, o, length).transpose(1, 0, 2)
+                        g3 = g2.reshape(groups, o_g, width)
+                        cols = cols_buf[: rows * width].reshape(c, kh, kw, b, oh, ow)
+                        c3 = cols.reshape(groups, k_g, width)
+                    if x is not None and acc is not None:
+                        im2col_fn(x[n0 : n0 + b], *stride, *padding, *dilation, major, cols)
+                        if major:  # dW^T[n] = cols[n] @ g[n]^T, summed over the chunk
+                            pb = part[: b * groups]
+                            np.matmul(
+                                c4.reshape(b * groups, k_g, length),
+                                g_n.reshape(b * groups, o_g, length).transpose(0, 2, 1),
+                                out=pb,
+                            )
+                            acc += pb.reshape(b, groups, k_g, o_g).sum(axis=0)
+                        else:
+                            if groups == 1:
+                                np.matmul(c3[0], g3[0].T, out=part[0])
+                            else:
+                                np.matmul(c3, g3.transpose(0, 2, 1), out=part)
+                            acc += part
+                    if w3t is not None and dx is not None:
+                        if major and groups == 1:
+                            np.matmul(
+                                w3t[0], g_n.reshape(b, o, length), out=c4.reshape(b, k_g, length)
+                            )
+                        elif major:
+                            np.matmul(w3t, g_n, out=c4)
+                        elif groups == 1:
+                            np.matmul(w3t[0], g3[0], out=c3[0])
+                        else:
+                            np.matmul(w3t, g3, out=c3)
+                        col2im_fn(cols, *stride, *padding, *dilation, major, dx[n0 : n0 + b])
+                return acc
+
+            return run
+
+        parts = _run(n, step, threads, make)
         if dwt is not None:
             for p in parts:  # in image order: the same sum whatever the timing
                 if p is not None:
