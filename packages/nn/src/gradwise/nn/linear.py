@@ -15,6 +15,8 @@ from gradwise.nn import init
 from gradwise.nn.module import _Unary
 from gradwise.nn.parameter import Parameter
 
+_add_reduce: Any = np.add.reduce  # what ndarray.sum calls, without its Python wrapper
+
 
 class LinearFunction(Op):
     """y = x @ W^T + b;  dx = g @ W,  dW = g^T @ x,  db = sum(g) (batch axes folded into rows)
@@ -60,7 +62,7 @@ class LinearFunction(Op):
         dw = None if inputs[1] is None else np.matmul(g2.T, x2)
         if len(inputs) == 2:
             return dx, dw
-        db = None if inputs[2] is None else g2.sum(axis=0)
+        db = None if inputs[2] is None else _add_reduce(g2, axis=0)  # g2.sum(axis=0)
         return dx, dw, db
 
 
@@ -74,7 +76,7 @@ class _LinearBias(LinearFunction):
 
     def forward(self, x: Array, w: Array, b: Array) -> Array:  # type: ignore[override]
         """Compute the affine map of the last axis of ``x``, plus the bias."""
-        x2 = x.reshape(math.prod(x.shape[:-1]), w.shape[1])
+        x2 = x if x.ndim == 2 else x.reshape(math.prod(x.shape[:-1]), w.shape[1])
         y = np.matmul(x2, w.T)
         y += b
         self.s_x2, self.s_w, self.x_shape = x2, w, x.shape
