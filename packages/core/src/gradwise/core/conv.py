@@ -123,16 +123,17 @@ def col2im(cols: Array, x_shape: Shape, stride: Pair, padding: Pair, dilation: P
 #   least CHUNK_COLUMNS wide, and the (O, B OH OW) product is copied into NCHW order.
 # - Faster still: OpenBLAS on one thread and each core running its own images, im2col,
 #   GEMM and col2im included (the Numba loops run serially between GEMMs otherwise): the
-#   forward took 3.8 ms against 5.3-6.2 ms. The columns are then image-major, a chunk's
-#   columns take at most THREADED_BYTES (L2), and one matmul call runs a GEMM per image
-#   whose product is already NCHW (few Python calls per thread: they contend for the GIL).
+#   forward took 3.8 ms against 5.3-6.2 ms. The columns are then image-major, and one
+#   matmul call runs a GEMM per image whose product is already NCHW. A chunk's columns
+#   take at most THREADED_BYTES: 2 MB (4 images of 16x28x28) beat 1 MB (more Python calls,
+#   and the threads hand the GIL back and forth at each) and 4-16 MB (out of cache).
 #   Below MAJOR_MIN_LENGTH output pixels per image (8x8: 64) those GEMMs are too narrow,
 #   and a thread's chunk is one Caffe-ordered GEMM copied into NCHW, as above.
 #   gradwise does that when it can set OpenBLAS's thread count (NumPy's bundled OpenBLAS),
 #   with more than one thread (``gradwise.core.threads``) and THREADED_MIN_FLOPS of work.
 CHUNK_COLUMNS = 3072
 CHUNK_BYTES = 1 << 22
-THREADED_BYTES = 1 << 20
+THREADED_BYTES = 1 << 21
 THREADED_MIN_FLOPS = 1 << 22
 UNITS_PER_THREAD = 16
 MAJOR_MIN_LENGTH = 400
