@@ -104,50 +104,6 @@ def log_softmax_backward(y: Array, grad: Array, out: Array) -> None:
             orow[j] = gr[j] - vexp(yr[j]) * s_
 
 
-@kernel(262144)
-def cross_entropy_rows(
-    x: Array,
-    lse: Array,
-    target: Array,
-    weight: Array,
-    ignore_index: int,
-    smoothing: float,
-    losses: Array,
-    target_weight: Array,
-) -> int:
-    """Per-row loss from logits and their logsumexp (PyTorch's definition).
-
-    loss_i = (1 - eps) w[t] (lse - x[t]) + (eps / C) sum_c w[c] (lse - x[c]); 0 if ignored.
-    target_weight[i] = w[t_i] (0 if ignored): the denominator of the mean reduction;
-    -1 marks a target outside [0, C); returns how many there are.
-    """
-    c = x.shape[1]
-    bad = 0
-    for i in prange(x.shape[0]):
-        t = target[i]
-        if t == ignore_index:
-            losses[i] = 0.0
-            target_weight[i] = 0.0
-            continue
-        if t < 0 or t >= c:  # reported by ops as an IndexError
-            losses[i] = np.nan
-            target_weight[i] = -1.0
-            bad += 1
-            continue
-        xr = x[i]
-        li = lse[i]
-        wt = weight[t]
-        loss = (1.0 - smoothing) * wt * (li - xr[t])
-        if smoothing != 0.0:
-            s = np.float64(0.0)
-            for j in range(c):
-                s += weight[j] * (li - xr[j])
-            loss += smoothing / c * s
-        losses[i] = loss
-        target_weight[i] = wt
-    return bad
-
-
 @kernel(65536, exact=True)
 def cross_entropy_backward_rows(
     x: Array,
@@ -213,12 +169,16 @@ def cross_entropy_lse_rows(
     losses: Array,
     target_weight: Array,
 ) -> int:
-    """``logsumexp_rows`` and ``cross_entropy_rows`` in one task per row, for few classes.
+    """Per-row cross-entropy loss from logits (PyTorch's definition), with its logsumexp.
+
+    loss_i = (1 - eps) w[t] (lse - x[t]) + (eps / C) sum_c w[c] (lse - x[c]); 0 if ignored.
+    target_weight[i] = w[t_i] (0 if ignored): the denominator of the mean reduction;
+    -1 marks a target outside [0, C).
 
     The row max (NaN-propagating: a row with a NaN is not shifted, as a row whose max is
     not finite) and the shifted logits into ``work`` (x's shape), their exponentials in
-    one flat pass, then per row the float64 logsumexp and the row's loss and weight as in
-    ``cross_entropy_rows``; returns how many targets lie outside [0, C).
+    one flat pass (which vectorises even when rows are short), then per row the float64
+    logsumexp, the loss and the weight; returns how many targets lie outside [0, C).
     """
     n, c = x.shape
     for i in prange(n):  # shifted logits into work
