@@ -400,9 +400,11 @@ def conv2d_backward(
     oh, ow = grad.shape[2:]
     length, k_g, o_g, rows = oh * ow, c_g * kh * kw, o // groups, c * kh * kw
     dtype = grad.dtype
-    dx = None if w is None else np.zeros(x_shape, dtype=dtype)
+    work = bool(n and length and k_g and o)
+    # col2im writes every entry of each chunk's dx, so only a degenerate shape needs zeros
+    dx = None if w is None else (np.empty if work else np.zeros)(x_shape, dtype=dtype)
     dwt = None if x is None else np.zeros((groups, k_g, o_g), dtype=dtype)
-    if n and length and k_g and o:
+    if work:
         flops = 2.0 * n * o * k_g * length * ((x is not None) + (w is not None))
         threads, step, major = _plan(n, length, rows, grad.itemsize, flops)
         im2col_fn = _conv.im2col.pick(rows * step * length)
