@@ -108,11 +108,19 @@ def _exercise(dtype: np.dtype[Any]) -> None:
 
 
 def _exercise_conv(rng: np.random.Generator, dtype: np.dtype[Any]) -> None:
-    """im2col/col2im and the pooling kernels, forward and backward, on a tiny image."""
+    """conv2d forward and backward (im2col, col2im, bias, NCHW copy) and the pooling
+    kernels, forward and backward, on a tiny image.
+    """
     img = rng.standard_normal((1, 2, 4, 4)).astype(dtype)
     one, two, zero = (1, 1), (2, 2), (0, 0)
     cols = conv.im2col(img, two, one, zero, one, (3, 3))
     conv.col2im(cols, img.shape, one, zero, one)
+    w = rng.standard_normal((3, 2, 3, 3)).astype(dtype)
+    bias = np.zeros(3, dtype)
+    y = conv.conv2d(img, w, bias, one, one, one, 1, (4, 4))
+    conv.conv2d_backward(np.ones_like(y), img, w, img.shape, w.shape, one, one, one, 1)
+    # the bias add of the threaded path (which small convolutions do not take)
+    conv._conv.add_bias.pick(y.size)(y.reshape(1, 3, 16), bias)
     y, index = conv.max_pool2d(img, two, two, zero, one, two)
     conv.max_pool2d_backward(np.ones_like(y), index, img.shape)
     y = conv.avg_pool2d(img, two, two, zero, two)
