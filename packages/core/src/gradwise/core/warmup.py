@@ -12,6 +12,7 @@ import numpy as np
 
 from gradwise.core import _jit, conv, ops
 from gradwise.core._jit import CompileRecord
+from gradwise.core._kernels import conv as _conv_kernels
 from gradwise.core.dtypes import FLOAT_DTYPES
 
 _LOCK = threading.Lock()
@@ -120,7 +121,7 @@ def _exercise_conv(rng: np.random.Generator, dtype: np.dtype[Any]) -> None:
     y = conv.conv2d(img, w, bias, one, one, one, 1, (4, 4))
     conv.conv2d_backward(np.ones_like(y), img, w, img.shape, w.shape, one, one, one, 1)
     # the bias add of the threaded path (which small convolutions do not take)
-    conv._conv.add_bias.pick(y.size)(y.reshape(1, 3, 16), bias)
+    _conv_kernels.add_bias.pick(y.size)(y.reshape(1, 3, 16), bias)
     y, index = conv.max_pool2d(img, two, two, zero, one, two)
     conv.max_pool2d_backward(np.ones_like(y), index, img.shape)
     y = conv.avg_pool2d(img, two, two, zero, two)
