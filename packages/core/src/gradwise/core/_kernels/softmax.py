@@ -175,8 +175,8 @@ def cross_entropy_lse_rows(
     target_weight[i] = w[t_i] (0 if ignored): the denominator of the mean reduction;
     -1 marks a target outside [0, C).
 
-    The row max (NaN-propagating: a row with a NaN is not shifted, as a row whose max is
-    not finite) and the shifted logits into ``work`` (x's shape), their exponentials in
+    The row max (a row whose max is not finite is not shifted; NaNs make the row's lse NaN
+    whatever the shift) and the shifted logits into ``work`` (x's shape), their exponentials in
     one flat pass (which vectorises even when rows are short), then per row the float64
     logsumexp, the loss and the weight; returns how many targets lie outside [0, C).
     """
@@ -185,14 +185,10 @@ def cross_entropy_lse_rows(
         xr = x[i]
         wr = work[i]
         m = xr[0]
-        finite = True
         for j in range(c):
             v = xr[j]
-            if v > m:
-                m = v
-            elif v != v:
-                finite = False
-        sh = m if finite and m - m == 0.0 else xr.dtype.type(0.0)  # -inf/inf/NaN: no shift
+            m = v if v > m else m  # skips NaNs (past the first); a NaN makes the lse NaN anyway
+        sh = m if m - m == 0.0 else xr.dtype.type(0.0)  # -inf/inf/NaN: no shift
         for j in range(c):
             wr[j] = xr[j] - sh
         lse[i] = sh
