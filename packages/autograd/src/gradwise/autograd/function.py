@@ -548,17 +548,6 @@ def run_backward(
     return _drain(fn, pending.pop(fn), heap, pending, leaves, retain_graph, op)
 
 
-def backward_from(root: Tensor, grad: Array, retain_graph: bool) -> None:
-    """``run_backward((root,), (grad,), retain_graph)`` for one root (``Tensor.backward``)."""
-    node = root.grad_fn or root._acc
-    if HOOKS.count or _ANOMALY_ON:
-        general_backward((root,), (grad,), retain_graph, False)
-    elif node is None or node.is_accumulator:
-        run_backward((root,), (grad,), retain_graph)
-    else:
-        _drain(node, grad, [], {}, {}, retain_graph, "backward")  # type: ignore[arg-type]
-
-
 def _drain(
     fn: Op,
     grad: Array,

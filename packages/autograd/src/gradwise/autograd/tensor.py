@@ -293,11 +293,10 @@ class Tensor:
                     seed = seed.reshape(data.shape)
                 _drain(node, seed, [], {}, {}, retain_graph, "backward")  # type: ignore[arg-type]
                 return
-            if self._rg:
+            if self._rg:  # hooks, anomaly mode or a leaf: run_backward picks the engine
                 seed = np.array(1, data.dtype)
-                _function_module.backward_from(
-                    self, seed.reshape(data.shape) if data.ndim else seed, retain_graph
-                )
+                seed = seed.reshape(data.shape) if data.ndim else seed
+                _function_module.run_backward((self,), (seed,), retain_graph)
                 return
         _engine.backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
 
