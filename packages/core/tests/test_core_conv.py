@@ -326,3 +326,49 @@ def test_conv2d_empty_and_channel_free_shapes() -> None:
     )
     assert dx is not None and dx.shape == (0, 2, 3, 3)
     np.testing.assert_array_equal(dw, np.zeros((4, 2, 1, 1)))
+
+
+DIRECT_CASES = [
+    # (n, c, o, h, w), kernel, padding, dilation, groups, out_size (None: from padding)
+    ((3, 1, 16, 9, 7), (3, 3), (1, 1), (1, 1), 1, None),  # blocks of four outputs
+    ((2, 2, 6, 8, 8), (3, 3), (1, 1), (1, 1), 1, None),  # a last block of two
+    ((2, 4, 8, 7, 9), (3, 3), (2, 0), (2, 1), 2, None),  # dilation, groups
+    ((2, 3, 5, 6, 6), (2, 4), (0, 3), (1, 1), 1, None),  # an even kernel
+    ((2, 2, 4, 5, 5), (3, 3), (1, 1), (1, 1), 1, (4, 6)),  # asymmetric: out_size given
+    ((1, 1, 4, 1, 1), (3, 3), (2, 2), (1, 1), 1, None),  # padding wider than the input
+    ((2, 6, 6, 4, 4), (1, 1), (0, 0), (1, 1), 6, None),  # depthwise 1x1
+]
+
+
+@pytest.mark.parametrize("case", DIRECT_CASES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threaded", [False, True])
+def test_direct_conv2d_matches_the_gemm_path(
+    case: tuple[tuple[int, ...], Pair, Pair, Pair, int, Pair | None],
+    dtype: type,
+    threaded: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (n, c, o, h, w), k, p, d, groups, out = case
+    if out is None:
+        out = (
+            conv.output_size(h, k[0], 1, 2 * p[0], d[0]),
+            conv.output_size(w, k[1], 1, 2 * p[1], d[1]),
+        )
+    rng = np.random.default_rng(8)
+    x: Array = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt: Array = rng.standard_normal((o, c // groups, *k)).astype(dtype)
+    b: Array = rng.standard_normal(o).astype(dtype)
+    assert c // groups * k[0] * k[1] <= conv.DIRECT_MAX_TAPS  # the direct path serves it
+    if threaded and max_threads() < 2:
+        pytest.skip("needs 2 threads")
+    monkeypatch.setattr(conv, "DIRECT_THREADED_FLOPS", 0 if threaded else math.inf)
+    with threads(2 if threaded else 1):
+        y = conv.conv2d(x, wt, b, (1, 1), p, d, groups, out)
+        y0 = conv.conv2d(x, wt, None, (1, 1), p, d, groups, out)
+    monkeypatch.setattr(conv, "DIRECT_MAX_TAPS", -1)  # the im2col + GEMM path
+    ref = conv.conv2d(x, wt, b, (1, 1), p, d, groups, out)
+    assert y.dtype == dtype and y.shape == ref.shape == (n, o, *out)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y, ref, rtol=tol, atol=tol)
+    np.testing.assert_allclose(y0, ref - b[:, None, None], rtol=tol, atol=tol)

@@ -21,7 +21,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import TypeVar, cast
 
 import numba
@@ -137,6 +137,14 @@ THREADED_BYTES = 1 << 21
 THREADED_MIN_FLOPS = 1 << 22
 UNITS_PER_THREAD = 16
 MAJOR_MIN_LENGTH = 400
+DIRECT_MAX_TAPS = 36
+"""The direct kernel serves stride-1 convolutions with at most this many taps per output
+(C / groups kH kW); from 4 -> 16 channels at 3x3 (36) on it took 1.0 ms against the
+GEMM path's 1.9 ms (28x28, batch 64), and at 16 -> 32 (144) it lost."""
+DIRECT_THREADED_FLOPS = 1 << 26
+"""From this many flops the direct kernel splits the images between threads: a thread's
+wake-up cost 50-250 us on the 2-core host, and 1 -> 16 channels at 28x28 (14 MFLOP) ran
+503 us serial against 707 us on two threads (medians, same run)."""
 
 
 def _chunk(n: int, length: int, rows: int, itemsize: int, columns: int) -> int:
@@ -241,7 +249,9 @@ def _plan(n: int, length: int, rows: int, itemsize: int, flops: float) -> tuple[
     return 1, _chunk(n, length, rows, itemsize, CHUNK_COLUMNS), False
 
 
-def _run(n: int, step: int, threads: int, make: Callable[[], Callable[[int, int], T]]) -> list[T]:
+def _run(
+    n: int, step: int, threads: int, make: Callable[[], Callable[[int, int], T]], blas: bool = True
+) -> list[T]:
     """``work(lo, hi)`` over contiguous, chunk-aligned image ranges, in ``threads`` threads
     (the calling thread is one), each calling ``work = make()`` once (its scratch buffers)
     and taking the next range when done with one: up to UNITS_PER_THREAD ranges a thread,
@@ -263,7 +273,7 @@ def _run(n: int, step: int, threads: int, make: Callable[[], Callable[[int, int]
         for i in order:
             results[i] = work(*ranges[i])
 
-    with _OPENBLAS.single():
+    with _OPENBLAS.single() if blas else nullcontext():
         pool = _pool()
         futures = [pool.submit(loop) for _ in range(threads - 1)]
         try:
@@ -319,16 +329,18 @@ def conv2d(
     if k_g == 0:
         y[...] = 0 if bias is None else bias.reshape(1, o, 1, 1)
         return y
+    if bias is not None:
+        bias = contiguous(bias, x.dtype)
+        if bias.shape != (o,):
+            raise ValueError(f"conv2d: bias of shape {_fmt(bias.shape)} does not fit {o} outputs")
+    if stride == (1, 1) and k_g <= DIRECT_MAX_TAPS:
+        return _direct(x, w, bias, padding, dilation, groups, y)
     threads, step, major = _plan(n, length, rows, x.itemsize, 2.0 * n * o * k_g * length)
     w3 = w.reshape(groups, o_g, k_g)
     im2col_fn = _conv.im2col.pick(rows * step * length)
     add_bias_fn = _conv.add_bias.pick(o * step * length)
     to_nchw_fn = _conv.to_nchw.pick(o * step * length)
     zeros = np.zeros(o, dtype=x.dtype)
-    if bias is not None:
-        bias = contiguous(bias, x.dtype)
-        if bias.shape != (o,):
-            raise ValueError(f"conv2d: bias of shape {_fmt(bias.shape)} does not fit {o} outputs")
 
     def make() -> Callable[[int, int], None]:
         cols_buf = np.empty(rows * step * length, dtype=x.dtype)
@@ -365,6 +377,36 @@ def conv2d(
         return run
 
     _run(n, step, threads, make)
+    return y
+
+
+def _direct(
+    x: Array, w: Array, bias: Array | None, padding: Pair, dilation: Pair, groups: int, y: Array
+) -> Array:
+    """:func:`conv2d` at stride 1 with few taps per output, by ``direct_conv2d``: no
+    im2col, no GEMM (at C kH kW = 9, building the GEMM's columns costs more than its
+    arithmetic). Images are split between threads as in the GEMM path (Python threads
+    running the serial kernel, which releases the GIL: Numba's workqueue launches cost more
+    than this whole op on a busy host); results do not depend on the split.
+    """
+    n, c = x.shape[:2]
+    o, _, kh, kw = w.shape
+    oh, ow = y.shape[2:]
+    b = np.zeros(o, dtype=x.dtype) if bias is None else bias
+    flops = 2.0 * n * o * c * kh * kw * oh * ow / groups
+    threads = min(_jit.THREAD_STATE.count, n) if flops >= DIRECT_THREADED_FLOPS else 1
+    if threads < 2:
+        _conv.direct_conv2d.pick(int(flops))(x, w, b, *padding, *dilation, groups, y)
+        return y
+    kernel = _conv.direct_conv2d.serial_fn  # Python threads: one wake-up, not one per launch
+
+    def make() -> Callable[[int, int], None]:
+        def run(lo: int, hi: int) -> None:
+            kernel(x[lo:hi], w, b, *padding, *dilation, groups, y[lo:hi])
+
+        return run
+
+    _run(n, 1, threads, make, blas=False)
     return y
 
 

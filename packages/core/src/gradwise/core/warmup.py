@@ -109,8 +109,8 @@ def _exercise(dtype: np.dtype[Any]) -> None:
 
 
 def _exercise_conv(rng: np.random.Generator, dtype: np.dtype[Any]) -> None:
-    """conv2d forward and backward (im2col, col2im, bias, NCHW copy) and the pooling
-    kernels, forward and backward, on a tiny image.
+    """conv2d forward (direct, and im2col + GEMM) and backward (im2col, col2im, bias, NCHW
+    copy) and the pooling kernels, forward and backward, on a tiny image.
     """
     img = rng.standard_normal((1, 2, 4, 4)).astype(dtype)
     one, two, zero = (1, 1), (2, 2), (0, 0)
@@ -118,7 +118,8 @@ def _exercise_conv(rng: np.random.Generator, dtype: np.dtype[Any]) -> None:
     conv.col2im(cols, img.shape, one, zero, one)
     w = rng.standard_normal((3, 2, 3, 3)).astype(dtype)
     bias = np.zeros(3, dtype)
-    y = conv.conv2d(img, w, bias, one, one, one, 1, (4, 4))
+    y = conv.conv2d(img, w, bias, one, one, one, 1, (4, 4))  # the direct kernel
+    conv.conv2d(img, w, bias, two, one, one, 1, (2, 2))  # stride 2: im2col + GEMM
     conv.conv2d_backward(np.ones_like(y), img, w, img.shape, w.shape, one, one, one, 1)
     # the bias add of the threaded path (which small convolutions do not take)
     _conv_kernels.add_bias.pick(y.size)(y.reshape(1, 3, 16), bias)

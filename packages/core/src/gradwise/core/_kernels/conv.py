@@ -204,6 +204,124 @@ def to_nchw(src: Array, bias: Array, dst: Array) -> None:
             row[p] = part[p] + v
 
 
+DIRECT_BLOCK = 4
+"""Output channels the direct convolution computes together: each input value it loads
+feeds four multiply-adds."""
+
+
+@reassociating
+def _taps3x3(
+    a0: Array, a1: Array, a2: Array, a3: Array, s: Array, k: Array, row: int, n: int
+) -> None:
+    """a_u[p] += sum_{i, j < 3} k[u, i, j] s[j, i row + p] for p < n: nine shifted reads
+    feed 36 multiply-adds into four output planes.
+    """
+    # (element reads: ravel() of a strided slice would allocate)
+    k00, k01, k02 = k[0, 0, 0], k[0, 0, 1], k[0, 0, 2]
+    k03, k04, k05 = k[0, 1, 0], k[0, 1, 1], k[0, 1, 2]
+    k06, k07, k08 = k[0, 2, 0], k[0, 2, 1], k[0, 2, 2]
+    k10, k11, k12 = k[1, 0, 0], k[1, 0, 1], k[1, 0, 2]
+    k13, k14, k15 = k[1, 1, 0], k[1, 1, 1], k[1, 1, 2]
+    k16, k17, k18 = k[1, 2, 0], k[1, 2, 1], k[1, 2, 2]
+    k20, k21, k22 = k[2, 0, 0], k[2, 0, 1], k[2, 0, 2]
+    k23, k24, k25 = k[2, 1, 0], k[2, 1, 1], k[2, 1, 2]
+    k26, k27, k28 = k[2, 2, 0], k[2, 2, 1], k[2, 2, 2]
+    k30, k31, k32 = k[3, 0, 0], k[3, 0, 1], k[3, 0, 2]
+    k33, k34, k35 = k[3, 1, 0], k[3, 1, 1], k[3, 1, 2]
+    k36, k37, k38 = k[3, 2, 0], k[3, 2, 1], k[3, 2, 2]
+    s0, s1, s2 = s[0, 0:n], s[1, 0:n], s[2, 0:n]
+    s3, s4, s5 = s[0, row : row + n], s[1, row : row + n], s[2, row : row + n]
+    r2 = 2 * row
+    s6, s7, s8 = s[0, r2 : r2 + n], s[1, r2 : r2 + n], s[2, r2 : r2 + n]
+    for p in range(n):
+        x0, x1, x2, x3, x4 = s0[p], s1[p], s2[p], s3[p], s4[p]
+        x5, x6, x7, x8 = s5[p], s6[p], s7[p], s8[p]
+        a0[p] += (
+            k00 * x0 + k01 * x1 + k02 * x2 + k03 * x3 + k04 * x4
+            + k05 * x5 + k06 * x6 + k07 * x7 + k08 * x8
+        )  # fmt: skip
+        a1[p] += (
+            k10 * x0 + k11 * x1 + k12 * x2 + k13 * x3 + k14 * x4
+            + k15 * x5 + k16 * x6 + k17 * x7 + k18 * x8
+        )  # fmt: skip
+        a2[p] += (
+            k20 * x0 + k21 * x1 + k22 * x2 + k23 * x3 + k24 * x4
+            + k25 * x5 + k26 * x6 + k27 * x7 + k28 * x8
+        )  # fmt: skip
+        a3[p] += (
+            k30 * x0 + k31 * x1 + k32 * x2 + k33 * x3 + k34 * x4
+            + k35 * x5 + k36 * x6 + k37 * x7 + k38 * x8
+        )  # fmt: skip
+
+
+@kernel(_PARALLEL_MIN)  # by flops; conv.py runs the serial variant on its own threads
+def direct_conv2d(
+    x: Array, w: Array, bias: Array, ph: int, pw: int, dh: int, dw: int, groups: int, y: Array
+) -> None:
+    """Stride-1 convolution without im2col, for few taps per output (small C kH kW):
+    ``y[n, o, oh, ow] = bias[o] + sum_{c, i, j} w[o, c, i, j] x[n, g + c, ih, iw]`` with
+    ih = oh - ph + i dh, iw = ow - pw + j dw (g: the first input channel of o's group;
+    0 outside x).
+
+    For each image, channel c and kernel column j, ``cols[c, j]`` holds the input shifted
+    by that column's offset, rows OW wide, with the padding as zeros:
+    ``cols[c, j, r OW + q] = x[n, c, r - ph, q - pw + j dw]`` for r < OH + (kH - 1) dH.
+    Tap (i, j) of output position p = oh OW + ow then reads ``cols[c, j, i dH OW + p]``,
+    so each output plane is a flat run of ``y[p] += w * cols[off + p]`` per tap (long
+    vectorised loops, written straight into y).
+    """
+    n_batch, n_chan, h, wd = x.shape
+    n_out, c_g, kh, kw = w.shape
+    oh_n, ow_n = y.shape[2], y.shape[3]
+    length = oh_n * ow_n
+    rows = oh_n + (kh - 1) * dh
+    o_g = n_out // groups
+    y3 = y.reshape(n_batch, n_out, length)
+    block = DIRECT_BLOCK
+    for n in prange(n_batch):
+        cols = np.zeros((n_chan, kw, rows * ow_n), dtype=x.dtype)
+        for c in range(n_chan):
+            for j in range(kw):
+                dj = j * dw - pw  # q reads column q + dj: inside x for q_lo <= q < q_hi
+                q_lo, q_hi = max(0, -dj), min(ow_n, wd - dj)
+                for r in range(max(0, ph), min(rows, ph + h)):
+                    if q_lo < q_hi:
+                        dst = cols[c, j, r * ow_n + q_lo : r * ow_n + q_hi]
+                        src = x[n, c, r - ph, q_lo + dj : q_hi + dj]
+                        for q in range(q_hi - q_lo):
+                            dst[q] = src[q]
+        for g in range(groups):
+            first = g * c_g
+            for o0 in range(g * o_g, (g + 1) * o_g, block):
+                nb = min(block, (g + 1) * o_g - o0)
+                for u in range(nb):
+                    out, v0 = y3[n, o0 + u], bias[o0 + u]
+                    for p in range(length):
+                        out[p] = v0
+                for c in range(c_g):
+                    s = cols[first + c]
+                    if kh == 3 and kw == 3 and nb == block:  # the common case
+                        _taps3x3(
+                            y3[n, o0],
+                            y3[n, o0 + 1],
+                            y3[n, o0 + 2],
+                            y3[n, o0 + 3],
+                            s,
+                            w[o0 : o0 + block, c],
+                            dh * ow_n,
+                            length,
+                        )
+                        continue
+                    for u in range(nb):
+                        out = y3[n, o0 + u]
+                        for i in range(kh):
+                            for j in range(kw):
+                                v = w[o0 + u, c, i, j]
+                                src = s[j, i * dh * ow_n : i * dh * ow_n + length]
+                                for p in range(length):
+                                    out[p] += v * src[p]
+
+
 @kernel(_PARALLEL_MIN)
 def max_pool2d(
     x: Array,
