@@ -57,9 +57,12 @@ USER_THREADING_LAYER: bool = bool(os.environ.get("NUMBA_THREADING_LAYER"))
 if not USER_THREADING_LAYER:
     numba.config.THREADING_LAYER = "workqueue"
 
-# No kernel goes parallel below this many elements: with workqueue threads a launch costs
-# ~20-40 us, so even Adam (the costliest element-wise loop) only wins from about 32K
-# elements when run between GEMMs (benchmarks/thresholds.py measures each kernel alone).
-PARALLEL_FLOOR: int = 32768
+# No kernel goes parallel below this many elements. A workqueue launch cost ~20-40 us on
+# the host first measured (Adam won from ~32K elements), but 100-300 us on the same kind of
+# shared 2-core host later (benchmarks/thresholds.py: the parallel variant lost below 1-2M
+# elements for nearly every kernel, relu at 262K 4.5x slower). Between the two, 1M: the
+# medium MLP step (3 launches of 131K-401K elements) went from 7.09 to 5.31 ms (SGD) and
+# 6.75 to 6.26 ms (Adam), medians in one run; the large step did not change.
+PARALLEL_FLOOR: int = 1 << 20
 
 JIT_DISABLED: bool = bool(numba.config.DISABLE_JIT)
