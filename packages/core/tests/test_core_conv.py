@@ -342,11 +342,11 @@ DIRECT_CASES = [
 
 @pytest.mark.parametrize("case", DIRECT_CASES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("threaded", [False, True])
+@pytest.mark.parametrize("mode", ["serial", "threaded", "prange"])
 def test_direct_conv2d_matches_the_gemm_path(
     case: tuple[tuple[int, ...], Pair, Pair, Pair, int, Pair | None],
     dtype: type,
-    threaded: bool,
+    mode: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     (n, c, o, h, w), k, p, d, groups, out = case
@@ -360,10 +360,12 @@ def test_direct_conv2d_matches_the_gemm_path(
     wt: Array = rng.standard_normal((o, c // groups, *k)).astype(dtype)
     b: Array = rng.standard_normal(o).astype(dtype)
     assert c // groups * k[0] * k[1] <= conv.DIRECT_MAX_TAPS  # the direct path serves it
+    threaded = mode == "threaded"
     if threaded and max_threads() < 2:
         pytest.skip("needs 2 threads")
     monkeypatch.setattr(conv, "DIRECT_THREADED_FLOPS", 0 if threaded else math.inf)
-    with threads(2 if threaded else 1):
+    variant = "parallel" if mode == "prange" else "serial"
+    with threads(2 if threaded else 1), forced_variant(variant):
         y = conv.conv2d(x, wt, b, (1, 1), p, d, groups, out)
         y0 = conv.conv2d(x, wt, None, (1, 1), p, d, groups, out)
     monkeypatch.setattr(conv, "DIRECT_MAX_TAPS", -1)  # the im2col + GEMM path

@@ -396,17 +396,19 @@ def _direct(
     flops = 2.0 * n * o * c * kh * kw * oh * ow / groups
     threads = min(_jit.THREAD_STATE.count, n) if flops >= DIRECT_THREADED_FLOPS else 1
     if threads < 2:
-        _conv.direct_conv2d.pick(int(flops))(x, w, b, *padding, *dilation, groups, y)
+        size = int(flops)
+        tasks = n if size >= _conv.direct_conv2d.threshold() else 1  # parallel: one per image
+        _conv.direct_conv2d.pick(size)(x, w, b, *padding, *dilation, groups, tasks, y)
         return y
-    kernel = _conv.direct_conv2d.serial_fn  # Python threads: one wake-up, not one per launch
+    serial = _conv.direct_conv2d.serial_fn  # Python threads: one wake-up, not one per launch
 
     def make() -> Callable[[int, int], None]:
         def run(lo: int, hi: int) -> None:
-            kernel(x[lo:hi], w, b, *padding, *dilation, groups, y[lo:hi])
+            serial(x[lo:hi], w, b, *padding, *dilation, groups, 1, y[lo:hi])
 
         return run
 
-    _run(n, 1, threads, make, blas=False)
+    _run(n, -(-n // (4 * threads)), threads, make, blas=False)
     return y
 
 

@@ -285,7 +285,16 @@ def _taps3x3(a: Array, s: Array, k: Array, row: int, n: int) -> None:
 
 @kernel(_PARALLEL_MIN)  # by flops; conv.py runs the serial variant on its own threads
 def direct_conv2d(
-    x: Array, w: Array, bias: Array, ph: int, pw: int, dh: int, dw: int, groups: int, y: Array
+    x: Array,
+    w: Array,
+    bias: Array,
+    ph: int,
+    pw: int,
+    dh: int,
+    dw: int,
+    groups: int,
+    tasks: int,
+    y: Array,
 ) -> None:
     """Stride-1 convolution without im2col, for few taps per output (small C kH kW):
     ``y[n, o, oh, ow] = bias[o] + sum_{c, i, j} w[o, c, i, j] x[n, g + c, ih, iw]`` with
@@ -297,52 +306,77 @@ def direct_conv2d(
     ``cols[c, j, r OW + q] = x[n, c, r - ph, q - pw + j dw]`` for r < OH + (kH - 1) dH.
     Tap (i, j) of output position p = oh OW + ow then reads ``cols[c, j, i dH OW + p]``,
     so each output plane is a flat run of ``y[p] += w * cols[off + p]`` per tap (long
-    vectorised loops, written straight into y).
+    vectorised loops, written straight into y). The images are split into ``tasks``
+    contiguous ranges (the parallel loop's iterations), each allocating and zeroing its
+    ``cols`` once: its images overwrite the same entries, the padding stays zero.
     """
-    n_batch, n_chan, h, wd = x.shape
+    n_batch, n_chan = x.shape[0], x.shape[1]
     n_out, c_g, kh, kw = w.shape
     oh_n, ow_n = y.shape[2], y.shape[3]
-    length = oh_n * ow_n
     rows = oh_n + (kh - 1) * dh
-    o_g = n_out // groups
-    y3 = y.reshape(n_batch, n_out, length)
+    y3 = y.reshape(n_batch, n_out, oh_n * ow_n)
     w9 = w.reshape(n_out, c_g, kh * kw)
-    block = DIRECT_BLOCK
-    for n in prange(n_batch):
+    for task in prange(tasks):
         cols = np.zeros((n_chan, kw, rows * ow_n), dtype=x.dtype)
-        for c in range(n_chan):
-            for j in range(kw):
-                dj = j * dw - pw  # q reads column q + dj: inside x for q_lo <= q < q_hi
-                q_lo, q_hi = max(0, -dj), min(ow_n, wd - dj)
-                for r in range(max(0, ph), min(rows, ph + h)):
-                    if q_lo < q_hi:
-                        dst = cols[c, j, r * ow_n + q_lo : r * ow_n + q_hi]
-                        src = x[n, c, r - ph, q_lo + dj : q_hi + dj]
-                        for q in range(q_hi - q_lo):
-                            dst[q] = src[q]
-        for g in range(groups):
-            first = g * c_g
-            for o0 in range(g * o_g, (g + 1) * o_g, block):
-                nb = min(block, (g + 1) * o_g - o0)
+        for n in range(task * n_batch // tasks, (task + 1) * n_batch // tasks):
+            _direct_image(x, w9, bias, ph, pw, dh, dw, groups, ow_n, cols, y3, n)
+
+
+@reassociating
+def _direct_image(
+    x: Array,
+    w9: Array,
+    bias: Array,
+    ph: int,
+    pw: int,
+    dh: int,
+    dw: int,
+    groups: int,
+    ow_n: int,
+    cols: Array,
+    y3: Array,
+    n: int,
+) -> None:
+    """Image ``n`` of :func:`direct_conv2d`, with ``w9`` = w as (O, C/groups, kH kW) and
+    ``y3`` = y as (N, O, OH OW).
+    """
+    n_chan, h, wd = x.shape[1], x.shape[2], x.shape[3]
+    kw, rows = cols.shape[1], cols.shape[2] // ow_n
+    n_out, c_g, kh = w9.shape[0], w9.shape[1], w9.shape[2] // kw
+    length = y3.shape[2]
+    o_g = n_out // groups
+    block = DIRECT_BLOCK
+    for c in range(n_chan):
+        for j in range(kw):
+            dj = j * dw - pw  # q reads column q + dj: inside x for q_lo <= q < q_hi
+            q_lo, q_hi = max(0, -dj), min(ow_n, wd - dj)
+            for r in range(max(0, ph), min(rows, ph + h)):
+                if q_lo < q_hi:
+                    dst = cols[c, j, r * ow_n + q_lo : r * ow_n + q_hi]
+                    src = x[n, c, r - ph, q_lo + dj : q_hi + dj]
+                    for q in range(q_hi - q_lo):
+                        dst[q] = src[q]
+    for g in range(groups):
+        first = g * c_g
+        for o0 in range(g * o_g, (g + 1) * o_g, block):
+            nb = min(block, (g + 1) * o_g - o0)
+            for u in range(nb):
+                out, v0 = y3[n, o0 + u], bias[o0 + u]
+                for p in range(length):
+                    out[p] = v0
+            for c in range(c_g):
+                s = cols[first + c]
+                if kh == 3 and kw == 3 and nb == block:  # the common case
+                    _taps3x3(y3[n, o0 : o0 + block], s, w9[o0 : o0 + block, c], dh * ow_n, length)
+                    continue
                 for u in range(nb):
-                    out, v0 = y3[n, o0 + u], bias[o0 + u]
-                    for p in range(length):
-                        out[p] = v0
-                for c in range(c_g):
-                    s = cols[first + c]
-                    if kh == 3 and kw == 3 and nb == block:  # the common case
-                        _taps3x3(
-                            y3[n, o0 : o0 + block], s, w9[o0 : o0 + block, c], dh * ow_n, length
-                        )
-                        continue
-                    for u in range(nb):
-                        out = y3[n, o0 + u]
-                        for i in range(kh):
-                            for j in range(kw):
-                                v = w[o0 + u, c, i, j]
-                                src = s[j, i * dh * ow_n : i * dh * ow_n + length]
-                                for p in range(length):
-                                    out[p] += v * src[p]
+                    out = y3[n, o0 + u]
+                    for i in range(kh):
+                        for j in range(kw):
+                            v = w9[o0 + u, c, i * kw + j]
+                            src = s[j, i * dh * ow_n : i * dh * ow_n + length]
+                            for p in range(length):
+                                out[p] += v * src[p]
 
 
 @kernel(_PARALLEL_MIN)
