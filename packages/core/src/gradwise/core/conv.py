@@ -9,7 +9,8 @@ size and allocates the output.
 :func:`conv2d`, :func:`conv2d_input_grad` and :func:`conv2d_weight_grad` run a
 convolution as im2col plus BLAS GEMMs a few images at a time: the columns of a chunk of B
 images ``(C kH kW, B OH OW)`` stay in cache, so no full-batch column matrix is ever built
-(nor saved: backward rebuilds each chunk's columns).
+(nor saved: backward rebuilds each chunk's columns). A stride-1 forward with few taps per
+output (a first layer on 1-4 channels) skips both: see :func:`_direct`.
 """
 
 from __future__ import annotations
@@ -139,8 +140,8 @@ UNITS_PER_THREAD = 16
 MAJOR_MIN_LENGTH = 400
 DIRECT_MAX_TAPS = 36
 """The direct kernel serves stride-1 convolutions with at most this many taps per output
-(C / groups kH kW); from 4 -> 16 channels at 3x3 (36) on it took 1.0 ms against the
-GEMM path's 1.9 ms (28x28, batch 64), and at 16 -> 32 (144) it lost."""
+(C / groups kH kW): 4 -> 16 channels at 3x3 (36 taps) took 1.0 ms on it against the
+GEMM path's 1.9 ms (28x28, batch 64); at 16 -> 32 (144 taps) it did not beat the GEMMs."""
 DIRECT_THREADED_FLOPS = 1 << 26
 """From this many flops the direct kernel splits the images between threads: a thread's
 wake-up cost 50-250 us on the 2-core host, and 1 -> 16 channels at 28x28 (14 MFLOP) ran

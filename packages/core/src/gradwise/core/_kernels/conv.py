@@ -9,6 +9,10 @@ adjoint: it adds the columns back, one writer per input plane ``(n, c)``. Paddin
 virtual (out-of-range reads give 0, out-of-range writes are dropped), and only the
 top/left padding is needed: the output size already encodes the bottom/right one.
 
+``direct_conv2d`` is a stride-1 convolution without columns, for few taps per output:
+each image's input is copied once per kernel column, shifted, and every output plane is
+computed as long vectorised runs over those copies.
+
 Pooling loops run one plane ``(n, c)`` per iteration, so the backward scatters are
 race-free. Max pooling keeps the flat index of each window's maximum (NaN wins, as in
 PyTorch).
