@@ -330,13 +330,13 @@ def test_conv2d_empty_and_channel_free_shapes() -> None:
 
 DIRECT_CASES = [
     # (n, c, o, h, w), kernel, padding, dilation, groups, out_size (None: from padding)
-    ((3, 1, 16, 9, 7), (3, 3), (1, 1), (1, 1), 1, None),  # blocks of four outputs
-    ((2, 2, 6, 8, 8), (3, 3), (1, 1), (1, 1), 1, None),  # a last block of two
-    ((2, 4, 8, 7, 9), (3, 3), (2, 0), (2, 1), 2, None),  # dilation, groups
-    ((2, 3, 5, 6, 6), (2, 4), (0, 3), (1, 1), 1, None),  # an even kernel
-    ((2, 2, 4, 5, 5), (3, 3), (1, 1), (1, 1), 1, (4, 6)),  # asymmetric: out_size given
-    ((1, 1, 4, 1, 1), (3, 3), (2, 2), (1, 1), 1, None),  # padding wider than the input
-    ((2, 6, 6, 4, 4), (1, 1), (0, 0), (1, 1), 6, None),  # depthwise 1x1
+    ((3, 1, 16, 9, 7), (3, 3), (1, 1), (1, 1), 1, None),  # two blocks of eight outputs
+    ((2, 2, 8, 8, 8), (3, 3), (1, 1), (1, 1), 1, None),
+    ((2, 4, 16, 7, 9), (3, 3), (2, 0), (2, 1), 2, None),  # dilation, groups
+    ((2, 3, 8, 6, 6), (3, 3), (0, 3), (1, 1), 1, None),  # padding on one side only
+    ((2, 2, 8, 5, 5), (3, 3), (1, 1), (1, 1), 1, (4, 6)),  # asymmetric: out_size given
+    ((1, 1, 8, 1, 1), (3, 3), (2, 2), (1, 1), 1, None),  # padding wider than the input
+    ((2, 4, 32, 4, 4), (3, 3), (1, 1), (1, 1), 4, None),  # depthwise, eight per group
 ]
 
 
@@ -359,7 +359,7 @@ def test_direct_conv2d_matches_the_gemm_path(
     x: Array = rng.standard_normal((n, c, h, w)).astype(dtype)
     wt: Array = rng.standard_normal((o, c // groups, *k)).astype(dtype)
     b: Array = rng.standard_normal(o).astype(dtype)
-    assert c // groups * k[0] * k[1] <= conv.DIRECT_MAX_TAPS  # the direct path serves it
+    assert conv.direct_fits(wt.shape, groups)  # the direct path serves it
     threaded = mode == "threaded"
     if threaded and max_threads() < 2:
         pytest.skip("needs 2 threads")
@@ -374,3 +374,12 @@ def test_direct_conv2d_matches_the_gemm_path(
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(y, ref, rtol=tol, atol=tol)
     np.testing.assert_allclose(y0, ref - b[:, None, None], rtol=tol, atol=tol)
+
+
+def test_direct_conv2d_serves_only_what_its_fused_loop_computes() -> None:
+    assert conv.direct_fits((16, 1, 3, 3), 1) and conv.direct_fits((32, 4, 3, 3), 1)
+    assert conv.direct_fits((32, 1, 3, 3), 4)  # depthwise, eight outputs per group
+    assert not conv.direct_fits((6, 3, 3, 3), 1)  # not a multiple of eight outputs
+    assert not conv.direct_fits((16, 1, 5, 5), 1)  # not 3x3
+    assert not conv.direct_fits((32, 16, 3, 3), 1)  # 144 taps: the GEMMs win
+    assert not conv.direct_fits((16, 4, 3, 3), 4)  # four outputs per group

@@ -10,7 +10,7 @@ size and allocates the output.
 convolution as im2col plus BLAS GEMMs a few images at a time: the columns of a chunk of B
 images ``(C kH kW, B OH OW)`` stay in cache, so no full-batch column matrix is ever built
 (nor saved: backward rebuilds each chunk's columns). A stride-1 forward with few taps per
-output (a first layer on 1-4 channels) skips both: see :func:`_direct`.
+output (a 3x3 first layer on 1-4 channels) skips both: see :func:`direct_fits`.
 """
 
 from __future__ import annotations
@@ -139,9 +139,10 @@ THREADED_MIN_FLOPS = 1 << 22
 UNITS_PER_THREAD = 16
 MAJOR_MIN_LENGTH = 400
 DIRECT_MAX_TAPS = 36
-"""The direct kernel serves stride-1 convolutions with at most this many taps per output
-(C / groups kH kW): 4 -> 16 channels at 3x3 (36 taps) took 1.0 ms on it against the
-GEMM path's 1.9 ms (28x28, batch 64); at 16 -> 32 (144 taps) it did not beat the GEMMs."""
+"""The direct kernel serves 3x3 stride-1 convolutions with at most this many taps per
+output (C / groups * 9, see :func:`direct_fits`): 4 -> 16 channels (36 taps) took 1.0 ms on
+it against the GEMM path's 1.9 ms (28x28, batch 64); at 16 -> 32 (144 taps) it did not
+beat the GEMMs."""
 DIRECT_THREADED_FLOPS = 1 << 26
 """From this many flops the direct kernel splits the images between threads: a thread's
 wake-up cost 50-250 us on the 2-core host, and 1 -> 16 channels at 28x28 (14 MFLOP) ran
@@ -334,7 +335,7 @@ def conv2d(
         bias = contiguous(bias, x.dtype)
         if bias.shape != (o,):
             raise ValueError(f"conv2d: bias of shape {_fmt(bias.shape)} does not fit {o} outputs")
-    if stride == (1, 1) and k_g <= DIRECT_MAX_TAPS:
+    if stride == (1, 1) and direct_fits(w.shape, groups):
         return _direct(x, w, bias, padding, dilation, groups, y)
     threads, step, major = _plan(n, length, rows, x.itemsize, 2.0 * n * o * k_g * length)
     w3 = w.reshape(groups, o_g, k_g)
@@ -381,10 +382,25 @@ def conv2d(
     return y
 
 
+def direct_fits(w_shape: Shape, groups: int) -> bool:
+    """Whether a stride-1 conv2d with weights of ``w_shape`` runs on the direct kernel: a
+    3x3 kernel, at most DIRECT_MAX_TAPS taps per output and a multiple of DIRECT_BLOCK
+    outputs per group (what its fused loop computes). Other kernel sizes and output counts
+    ran slower one tap at a time than on the GEMMs (1 -> 16 at 5x5: 2.2x; 3 -> 6 at 3x3:
+    1.65x), so they take the GEMM path.
+    """
+    o, c_g, kh, kw = w_shape
+    return (
+        (kh, kw) == (3, 3)
+        and c_g * 9 <= DIRECT_MAX_TAPS
+        and (o // groups) % _conv.DIRECT_BLOCK == 0
+    )
+
+
 def _direct(
     x: Array, w: Array, bias: Array | None, padding: Pair, dilation: Pair, groups: int, y: Array
 ) -> Array:
-    """:func:`conv2d` at stride 1 with few taps per output, by ``direct_conv2d``: no
+    """:func:`conv2d` at stride 1 when :func:`direct_fits`, by ``direct_conv2d``: no
     im2col, no GEMM (at C kH kW = 9, building the GEMM's columns costs more than its
     arithmetic). Images are split between threads as in the GEMM path (Python threads
     running the serial kernel, which releases the GIL: Numba's workqueue launches cost more

@@ -118,8 +118,9 @@ def _exercise_conv(rng: np.random.Generator, dtype: np.dtype[Any]) -> None:
     conv.col2im(cols, img.shape, one, zero, one)
     w = rng.standard_normal((3, 2, 3, 3)).astype(dtype)
     bias = np.zeros(3, dtype)
-    y = conv.conv2d(img, w, bias, one, one, one, 1, (4, 4))  # the direct kernel
-    conv.conv2d(img, w, bias, two, one, one, 1, (2, 2))  # stride 2: im2col + GEMM
+    y = conv.conv2d(img, w, bias, one, one, one, 1, (4, 4))  # im2col + GEMM
+    w8 = rng.standard_normal((8, 2, 3, 3)).astype(dtype)
+    conv.conv2d(img, w8, np.zeros(8, dtype), one, one, one, 1, (4, 4))  # the direct kernel
     conv.conv2d_backward(np.ones_like(y), img, w, img.shape, w.shape, one, one, one, 1)
     # the bias add of the threaded path (which small convolutions do not take)
     _conv_kernels.add_bias.pick(y.size)(y.reshape(1, 3, 16), bias)

@@ -9,7 +9,7 @@ adjoint: it adds the columns back, one writer per input plane ``(n, c)``. Paddin
 virtual (out-of-range reads give 0, out-of-range writes are dropped), and only the
 top/left padding is needed: the output size already encodes the bottom/right one.
 
-``direct_conv2d`` is a stride-1 convolution without columns, for few taps per output:
+``direct_conv2d`` is a stride-1 3x3 convolution without columns, for few input channels:
 each image's input is copied once per kernel column, shifted, and every output plane is
 computed as long vectorised runs over those copies.
 
@@ -300,7 +300,8 @@ def direct_conv2d(
     tasks: int,
     y: Array,
 ) -> None:
-    """Stride-1 convolution without im2col, for few taps per output (small C kH kW):
+    """Stride-1 3x3 convolution without im2col, for few input channels per group and a
+    multiple of DIRECT_BLOCK outputs per group (``conv.direct_fits`` says when):
     ``y[n, o, oh, ow] = bias[o] + sum_{c, i, j} w[o, c, i, j] x[n, g + c, ih, iw]`` with
     ih = oh - ph + i dh, iw = ow - pw + j dw (g: the first input channel of o's group;
     0 outside x).
@@ -341,17 +342,17 @@ def _direct_image(
     y3: Array,
     n: int,
 ) -> None:
-    """Image ``n`` of :func:`direct_conv2d`, with ``w9`` = w as (O, C/groups, kH kW) and
+    """Image ``n`` of :func:`direct_conv2d`, with ``w9`` = w as (O, C/groups, 9) and
     ``y3`` = y as (N, O, OH OW).
     """
     n_chan, h, wd = x.shape[1], x.shape[2], x.shape[3]
-    kw, rows = cols.shape[1], cols.shape[2] // ow_n
-    n_out, c_g, kh = w9.shape[0], w9.shape[1], w9.shape[2] // kw
+    rows = cols.shape[2] // ow_n
+    n_out, c_g = w9.shape[0], w9.shape[1]
     length = y3.shape[2]
     o_g = n_out // groups
     block = DIRECT_BLOCK
     for c in range(n_chan):
-        for j in range(kw):
+        for j in range(3):
             dj = j * dw - pw  # q reads column q + dj: inside x for q_lo <= q < q_hi
             q_lo, q_hi = max(0, -dj), min(ow_n, wd - dj)
             for r in range(max(0, ph), min(rows, ph + h)):
@@ -363,24 +364,13 @@ def _direct_image(
     for g in range(groups):
         first = g * c_g
         for o0 in range(g * o_g, (g + 1) * o_g, block):
-            nb = min(block, (g + 1) * o_g - o0)
-            for u in range(nb):
+            for u in range(block):
                 out, v0 = y3[n, o0 + u], bias[o0 + u]
                 for p in range(length):
                     out[p] = v0
             for c in range(c_g):
-                s = cols[first + c]
-                if kh == 3 and kw == 3 and nb == block:  # the common case
-                    _taps3x3(y3[n, o0 : o0 + block], s, w9[o0 : o0 + block, c], dh * ow_n, length)
-                    continue
-                for u in range(nb):
-                    out = y3[n, o0 + u]
-                    for i in range(kh):
-                        for j in range(kw):
-                            v = w9[o0 + u, c, i * kw + j]
-                            src = s[j, i * dh * ow_n : i * dh * ow_n + length]
-                            for p in range(length):
-                                out[p] += v * src[p]
+                k = w9[o0 : o0 + block, c]
+                _taps3x3(y3[n, o0 : o0 + block], cols[first + c], k, dh * ow_n, length)
 
 
 @kernel(_PARALLEL_MIN)
