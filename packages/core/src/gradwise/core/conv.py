@@ -407,10 +407,10 @@ def _direct(
     than this whole op on a busy host); results do not depend on the split.
     """
     n, c = x.shape[:2]
-    o, _, kh, kw = w.shape
+    o = w.shape[0]
     oh, ow = y.shape[2:]
     b = np.zeros(o, dtype=x.dtype) if bias is None else bias
-    flops = 2.0 * n * o * c * kh * kw * oh * ow / groups
+    flops = 2.0 * n * o * c * 9 * oh * ow / groups
     threads = min(_jit.THREAD_STATE.count, n) if flops >= DIRECT_THREADED_FLOPS else 1
     if threads < 2:
         size = int(flops)

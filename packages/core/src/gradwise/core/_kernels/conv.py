@@ -308,7 +308,7 @@ def direct_conv2d(
 
     For each image, channel c and kernel column j, ``cols[c, j]`` holds the input shifted
     by that column's offset, rows OW wide, with the padding as zeros:
-    ``cols[c, j, r OW + q] = x[n, c, r - ph, q - pw + j dw]`` for r < OH + (kH - 1) dH.
+    ``cols[c, j, r OW + q] = x[n, c, r - ph, q - pw + j dw]`` for r < OH + 2 dH.
     Tap (i, j) of output position p = oh OW + ow then reads ``cols[c, j, i dH OW + p]``,
     so each output plane is a flat run of ``y[p] += w * cols[off + p]`` per tap (long
     vectorised loops, written straight into y). The images are split into ``tasks``
@@ -316,13 +316,13 @@ def direct_conv2d(
     ``cols`` once: its images overwrite the same entries, the padding stays zero.
     """
     n_batch, n_chan = x.shape[0], x.shape[1]
-    n_out, c_g, kh, kw = w.shape
+    n_out, c_g = w.shape[0], w.shape[1]
     oh_n, ow_n = y.shape[2], y.shape[3]
-    rows = oh_n + (kh - 1) * dh
+    rows = oh_n + 2 * dh
     y3 = y.reshape(n_batch, n_out, oh_n * ow_n)
-    w9 = w.reshape(n_out, c_g, kh * kw)
+    w9 = w.reshape(n_out, c_g, 9)
     for task in prange(tasks):
-        cols = np.zeros((n_chan, kw, rows * ow_n), dtype=x.dtype)
+        cols = np.zeros((n_chan, 3, rows * ow_n), dtype=x.dtype)
         for n in range(task * n_batch // tasks, (task + 1) * n_batch // tasks):
             _direct_image(x, w9, bias, ph, pw, dh, dw, groups, ow_n, cols, y3, n)
 
@@ -355,12 +355,13 @@ def _direct_image(
         for j in range(3):
             dj = j * dw - pw  # q reads column q + dj: inside x for q_lo <= q < q_hi
             q_lo, q_hi = max(0, -dj), min(ow_n, wd - dj)
+            if q_lo >= q_hi:
+                continue
             for r in range(max(0, ph), min(rows, ph + h)):
-                if q_lo < q_hi:
-                    dst = cols[c, j, r * ow_n + q_lo : r * ow_n + q_hi]
-                    src = x[n, c, r - ph, q_lo + dj : q_hi + dj]
-                    for q in range(q_hi - q_lo):
-                        dst[q] = src[q]
+                dst = cols[c, j, r * ow_n + q_lo : r * ow_n + q_hi]
+                src = x[n, c, r - ph, q_lo + dj : q_hi + dj]
+                for q in range(q_hi - q_lo):
+                    dst[q] = src[q]
     for g in range(groups):
         first = g * c_g
         for o0 in range(g * o_g, (g + 1) * o_g, block):
