@@ -316,8 +316,8 @@ def run_startup(repeats: int) -> None:
             f" | warm, SciPy hidden: median {bare_total[len(bare_total) // 2]:.2f} s"
         )
     print(
-        "  (Numba imports scipy.linalg, if installed, when it loads its first kernel: about"
-        "\n  0.2 s of the warm start. gradwise does not need SciPy; its tests do.)"
+        "  (Numba's BLAS probe would import scipy.linalg, if installed, as it loads its first"
+        "\n  kernel: about 0.2 s; gradwise skips that probe unless GRADWISE_NUMBA_BLAS_PROBE=1.)"
     )
 
 

@@ -78,6 +78,35 @@ def test_works_without_any_writable_cache_location() -> None:
     np.testing.assert_array_equal(out, 2 * x)
 
 
+_BLAS_PROBE_CODE = """
+    import sys
+    import numba, numpy as np
+    import gradwise.core as gc
+    gc.ops.relu(np.ones(1 << 17, dtype=np.float32))  # loads a kernel: Numba's array functions
+    import numba.np.arraymath as am
+    print("scipy.linalg" in sys.modules, am._HAVE_BLAS)
+
+    @numba.njit
+    def inner(a, b):
+        return np.dot(a, b)  # compiles against SciPy's BLAS, imported now
+
+    @numba.njit
+    def convolve(a, b):
+        return np.convolve(a, b)
+
+    a = np.arange(4.0)
+    print(inner(a, a), np.convolve(a, a).tolist() == convolve(a, a).tolist())
+    """
+
+
+@pytest.mark.skipif(JIT_DISABLED, reason="Numba's array functions load with compiled kernels")
+def test_loading_kernels_skips_numbas_scipy_blas_probe_and_user_jit_still_works() -> None:
+    pytest.importorskip("scipy")
+    assert _run(_BLAS_PROBE_CODE).split() == ["False", "False", "14.0", "True"]
+    probed = _run(_BLAS_PROBE_CODE, GRADWISE_NUMBA_BLAS_PROBE="1").split()
+    assert probed == ["True", "True", "14.0", "True"]
+
+
 @pytest.mark.skipif(JIT_DISABLED, reason="measures compiled kernels")
 def test_second_process_loads_kernels_from_cache() -> None:
     code = """

@@ -2,6 +2,8 @@
 
 ``GRADWISE_NUMBA_CACHE=0`` turns the on-disk kernel cache off.
 ``GRADWISE_PARALLEL_MIN_SIZE=N`` overrides every kernel's measured parallel threshold.
+``GRADWISE_NUMBA_BLAS_PROBE=1`` lets Numba import SciPy's BLAS when it loads its array
+functions (see ``_jit.numba_array_functions``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ def _env_int(name: str) -> int | None:
 
 
 CACHE: bool = _env_flag("GRADWISE_NUMBA_CACHE", True)
+BLAS_PROBE: bool = _env_flag("GRADWISE_NUMBA_BLAS_PROBE", False)
 
 # LLVM fast-math flags that keep IEEE NaN and Inf semantics: no `nnan`, no `ninf`, and no
 # `afn` (approximate library functions). `reassoc` lets LLVM vectorise float reductions; it

@@ -55,9 +55,54 @@ def _renamed(fn: Callable[..., Any], suffix: str) -> Callable[..., Any]:
     return copy
 
 
+_array_functions_loaded = False
+
+
+def numba_array_functions() -> None:
+    """Import Numba's NumPy array functions (``numba.np.arraymath``) without its BLAS probe.
+
+    Numba imports that module when it loads or compiles its first function, and the
+    module probes for a BLAS by importing ``scipy.linalg.cython_blas``: all of
+    ``scipy.linalg``, about 0.2 s of a 0.8 s warm start here (gradwise does not use
+    SciPy). The probe's only use is ``np.convolve`` / ``np.correlate`` inside jitted code,
+    which then run their inner products as plain loops; ``np.dot`` and ``np.linalg`` in
+    jitted code import SciPy when they compile, as before. Nothing is skipped when
+    ``scipy.linalg`` is already imported (the probe is free) or with
+    ``GRADWISE_NUMBA_BLAS_PROBE=1``.
+    """
+    global _array_functions_loaded
+    if _array_functions_loaded:
+        return
+    _array_functions_loaded = True
+    if _config.BLAS_PROBE or "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
+        return
+    with _import_lock():
+        sys.modules["scipy.linalg"] = None  # type: ignore[assignment]  # import -> ImportError
+        try:
+            import numba.np.arraymath  # noqa: F401
+        finally:
+            if sys.modules.get("scipy.linalg", 0) is None:
+                del sys.modules["scipy.linalg"]
+
+
+def _import_lock() -> Any:
+    """The interpreter's global import lock (no other thread imports meanwhile)."""
+    import _imp
+
+    class _Held:
+        def __enter__(self) -> None:
+            _imp.acquire_lock()
+
+        def __exit__(self, *exc: object) -> None:
+            _imp.release_lock()
+
+    return _Held()
+
+
 def _njit(fn: Callable[..., Any], *, parallel: bool, exact: bool = False) -> Any:
     """Compile-on-first-call dispatcher; falls back to no disk cache where none is writable."""
     global _cache_usable
+    numba_array_functions()
     if parallel:
         fn = _renamed(fn, "__parallel")
     if _config.JIT_DISABLED:
