@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import gradwise.autograd as ag
 from gradwise.autograd import Tensor
 from gradwise.autograd.function import Grads, Op
-from gradwise.autograd.ops.elementwise import Add, Mul, PowScalar
+from gradwise.autograd.ops.elementwise import Add, Mul, PowScalar, Sub
 from gradwise.autograd.ops.reduce import Sum
 from gradwise.autograd.ops.shape import Reshape
 
@@ -352,3 +352,51 @@ def test_whole_array_sum_is_bitwise_cops_sum(n: int, dtype: str, keepdims: bool)
     want = cops.sum(x, None, keepdims)
     assert got.dtype == want.dtype and got.shape == want.shape
     assert got.tobytes() == want.tobytes()
+
+
+# ---- fused operators ---------------------------------------------------------------------
+
+_OPERATORS = [
+    ("__add__", np.add, Add),
+    ("__sub__", np.subtract, Sub),
+    ("__mul__", np.multiply, Mul),
+]
+
+
+@pytest.mark.parametrize(("method", "ufunc", "cls"), _OPERATORS)
+def test_fused_operators_match_the_generic_apply(method: str, ufunc: Any, cls: type[Op]) -> None:
+    assert "fused_operator" in (getattr(Tensor, method).__doc__ or "")
+    rng = np.random.default_rng(0)
+    for dtype in ("float32", "float64"):
+        for sa, sb in [((3, 1), (4,)), ((), (2,)), ((0, 2), (1, 2))]:
+            xa, xb = rng.standard_normal(sa).astype(dtype), rng.standard_normal(sb).astype(dtype)
+            a, b, a2, b2 = _leaf(xa, dtype), _leaf(xb, dtype), _leaf(xa, dtype), _leaf(xb, dtype)
+            fused = getattr(Tensor, method)(a, b)
+            generic = _generic(cls, a2, b2)
+            assert type(fused.grad_fn) is cls and fused.dtype == dtype
+            np.testing.assert_array_equal(fused.data, ufunc(xa, xb))
+            g = rng.standard_normal(fused.shape).astype(dtype)
+            fused.backward(ag.tensor(g))
+            generic.backward(ag.tensor(g))
+            for x, y in ((a, a2), (b, b2)):
+                assert x.grad is not None and y.grad is not None
+                np.testing.assert_array_equal(x.grad.data, y.grad.data)
+
+
+def test_fused_operators_keep_errors_fallbacks_and_version_checks() -> None:
+    a = _leaf([1.0, 2.0])
+    with pytest.raises(ValueError, match=r"add: shapes \(2,\) and \(3,\) do not broadcast"):
+        a + _leaf([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match=r"mul: shapes"):
+        a * _leaf([1.0, 2.0, 3.0])
+    assert (a - 1).dtype == np.float32  # scalars and mixed dtypes take the general path
+    assert (a * _leaf([1.0, 2.0], "float64")).dtype == np.float64
+    with ag.no_grad():
+        assert (a * a).grad_fn is None and not (a + a).requires_grad
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 1.0
+    y = h * h
+    with ag.no_grad():
+        h.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        y.sum().backward()

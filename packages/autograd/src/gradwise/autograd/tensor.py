@@ -827,3 +827,20 @@ from gradwise.autograd.ops import linalg as _la  # noqa: E402
 from gradwise.autograd.ops import math as _mt  # noqa: E402
 from gradwise.autograd.ops import reduce as _rd  # noqa: E402
 from gradwise.autograd.ops import shape as _sh  # noqa: E402
+
+
+def _fuse_operators() -> None:
+    """Replace ``+``, ``-`` and ``*`` between tensors of one dtype by their ops' ``apply``
+    with the ufunc written in (``function.fused_operator``); the methods above stay as the
+    readable definition, and anything else still takes them.
+    """
+    fused = _function_module.fused_operator
+    err = _ew._broadcast_error
+    Tensor.__add__ = fused(_ew.Add, np.add, "add", _ew.add, err)  # type: ignore[method-assign]
+    Tensor.__sub__ = fused(_ew.Sub, np.subtract, "sub", _ew.sub, err)  # type: ignore[method-assign]
+    Tensor.__mul__ = fused(  # type: ignore[method-assign]
+        _ew.Mul, np.multiply, "mul", _ew.mul, err, ("s_a", "s_b")
+    )
+
+
+_fuse_operators()
