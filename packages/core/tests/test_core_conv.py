@@ -383,3 +383,40 @@ def test_direct_conv2d_serves_only_what_its_fused_loop_computes() -> None:
     assert not conv.direct_fits((16, 1, 5, 5), 1)  # not 3x3
     assert not conv.direct_fits((32, 16, 3, 3), 1)  # 144 taps: the GEMMs win
     assert not conv.direct_fits((16, 4, 3, 3), 4)  # four outputs per group
+
+
+def _pool_reference(x: Array, out: Pair) -> tuple[Array, Array]:
+    """2x2 stride-2 max pool by the generic rule, one window entry at a time in row order:
+    a later entry replaces the best only if greater, or if it is NaN and the best is not.
+    """
+    n, c, _, w = x.shape
+    y = np.empty((n, c, *out), x.dtype)
+    index = np.empty((n, c, *out), np.int64)
+    for a in range(n):
+        for b in range(c):
+            for oh in range(out[0]):
+                for ow in range(out[1]):
+                    best, at = x[a, b, 2 * oh, 2 * ow], 2 * oh * w + 2 * ow
+                    for i, j in ((0, 1), (1, 0), (1, 1)):
+                        v = x[a, b, 2 * oh + i, 2 * ow + j]
+                        if v > best or (np.isnan(v) and not np.isnan(best)):
+                            best, at = v, (2 * oh + i) * w + 2 * ow + j
+                    y[a, b, oh, ow], index[a, b, oh, ow] = best, at
+    return y, index
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("h", "w"), [(8, 8), (7, 9), (2, 2), (5, 4)])
+def test_two_by_two_max_pool_fast_path_keeps_the_generic_rule(
+    dtype: type, h: int, w: int, variant: str
+) -> None:
+    rng = np.random.default_rng(11)
+    # few distinct values, so windows hold ties, NaNs, infinities and signed zeros
+    pool = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0, 2.0])
+    x: Array = rng.choice(pool, size=(3, 2, h, w)).astype(dtype)
+    out = (h // 2, w // 2)
+    y, index = conv.max_pool2d(x, (2, 2), (2, 2), (0, 0), (1, 1), out)
+    ref_y, ref_index = _pool_reference(x, out)
+    np.testing.assert_array_equal(y, ref_y)
+    np.testing.assert_array_equal(np.signbit(y), np.signbit(ref_y))
+    np.testing.assert_array_equal(index, ref_index)
