@@ -75,53 +75,55 @@ def im2col(
     size = oh_n * ow_n
     masks = _column_masks(kw if flat else 0, size, ow_n, pw, dw, w)
     x_flat, cols_flat, mask_flat = x.reshape(x.size), cols.reshape(cols.size), masks.reshape(-1)
-    for task in prange(n_chan * kh * kw * n_batch):
-        n = task % n_batch
-        j = (task // n_batch) % kw
-        i = (task // (n_batch * kw)) % kh
-        c = task // (n_batch * kw * kh)
+    # One task per (c, i, j): the bounds below depend on (i, j) only, so the integer
+    # divisions run once per task, not once per image (at 8x8 they cost more than the copy).
+    for task in prange(n_chan * kh * kw):
+        j = task % kw
+        i = (task // kw) % kh
+        c = task // (kw * kh)
         di, dj = i * dh - ph, j * dw - pw  # ih = oh sh + di, iw = ow sw + dj
         r_lo = min(oh_n, 0 if di >= 0 else (sh - 1 - di) // sh)  # rows with 0 <= ih < h
         r_hi = max(r_lo, min(oh_n, (h - 1 - di) // sh + 1))
         c_lo = min(ow_n, 0 if dj >= 0 else (sw - 1 - dj) // sw)  # columns with 0 <= iw < w
         c_hi = max(c_lo, min(ow_n, (w - 1 - dj) // sw + 1))
-        b = (
-            ((n * n_chan + c) * kh + i) * kw + j
-            if image_major
-            else ((c * kh + i) * kw + j) * n_batch + n
-        )
-        if flat and r_hi > r_lo and c_hi > c_lo:
-            # Flat indices, unsigned so that LLVM drops the negative-index checks and
-            # vectorises the copy.
-            start = r_lo * w + c_lo  # the first and last valid entries bound the copy
-            count = (r_hi - 1) * w + c_hi - start
-            base = np.uint64(b * size)
-            src = np.uint64((n * n_chan + c) * h * w + start + di * w + dj)
-            keep = np.uint64(j * size + start)
-            for q in range(np.uint64(start)):
-                cols_flat[base + q] = zero
-            for q in range(np.uint64(start + count), np.uint64(size)):
-                cols_flat[base + q] = zero
-            dst = base + np.uint64(start)
-            for q in range(np.uint64(count)):
-                cols_flat[dst + q] = x_flat[src + q] if mask_flat[keep + q] else zero
-            continue
-        block = cols[n, c, i, j] if image_major else cols[c, i, j, n]
-        for oh in range(oh_n):
-            ih = oh * sh + di
-            if oh < r_lo or oh >= r_hi:
-                for ow in range(ow_n):
-                    block[oh, ow] = zero
+        start = r_lo * w + c_lo  # flat case: the first and last valid entries bound the copy
+        count = (r_hi - 1) * w + c_hi - start
+        for n in range(n_batch):
+            b = (
+                ((n * n_chan + c) * kh + i) * kw + j
+                if image_major
+                else ((c * kh + i) * kw + j) * n_batch + n
+            )
+            if flat and r_hi > r_lo and c_hi > c_lo:
+                # Flat indices, unsigned so that LLVM drops the negative-index checks and
+                # vectorises the copy.
+                base = np.uint64(b * size)
+                src = np.uint64((n * n_chan + c) * h * w + start + di * w + dj)
+                keep = np.uint64(j * size + start)
+                for q in range(np.uint64(start)):
+                    cols_flat[base + q] = zero
+                for q in range(np.uint64(start + count), np.uint64(size)):
+                    cols_flat[base + q] = zero
+                dst = base + np.uint64(start)
+                for q in range(np.uint64(count)):
+                    cols_flat[dst + q] = x_flat[src + q] if mask_flat[keep + q] else zero
                 continue
-            for ow in range(c_lo):
-                block[oh, ow] = zero
-            for ow in range(c_hi, ow_n):
-                block[oh, ow] = zero
-            if c_hi > c_lo:
-                dst = block[oh, c_lo:c_hi]
-                part = x[n, c, ih, c_lo * sw + dj : (c_hi - 1) * sw + dj + 1 : sw]
-                for q in range(c_hi - c_lo):
-                    dst[q] = part[q]
+            block = cols[n, c, i, j] if image_major else cols[c, i, j, n]
+            for oh in range(oh_n):
+                ih = oh * sh + di
+                if oh < r_lo or oh >= r_hi:
+                    for ow in range(ow_n):
+                        block[oh, ow] = zero
+                    continue
+                for ow in range(c_lo):
+                    block[oh, ow] = zero
+                for ow in range(c_hi, ow_n):
+                    block[oh, ow] = zero
+                if c_hi > c_lo:
+                    dst = block[oh, c_lo:c_hi]
+                    part = x[n, c, ih, c_lo * sw + dj : (c_hi - 1) * sw + dj + 1 : sw]
+                    for q in range(c_hi - c_lo):
+                        dst[q] = part[q]
 
 
 @kernel(_PARALLEL_MIN)
