@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from heapq import heappop, heappush
 from itertools import count
 from sys import getrefcount
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -388,13 +388,13 @@ def _specialised_apply(cls: type[Op], fused: _Fused | None = None) -> Any:
             "    if not _isinstance(_x1, _Tensor) or _x1.data.dtype is not _x0.data.dtype:",
             "        return _fallback(_x0, _x1)",
             "    _node = _new(cls)",
-            "    _a = _x0.data",
-            "    _b = _x1.data",
-            *[f"    _node.{slot} = _{v}" for slot, v in zip(fused.saved_slots, "ab", strict=False)],
+            "    _d0 = _x0.data",  # read once: the recording lines below use them too
+            "    _d1 = _x1.data",
+            *[f"    _node.{slot} = _d{i}" for i, slot in enumerate(fused.saved_slots)],
             "    try:",
-            "        _out = _ufunc(_a, _b)",
+            "        _out = _ufunc(_d0, _d1)",
             "    except ValueError:",
-            "        raise _broadcast_error(_op, _a, _b) from None",
+            "        raise _broadcast_error(_op, _d0, _d1) from None",
         ]
     lines += [
         "    if _out.__class__ is not _ndarray:",  # NumPy gives scalars for 0-d operands
@@ -416,7 +416,7 @@ def _specialised_apply(cls: type[Op], fused: _Fused | None = None) -> Any:
             "        if _STATE.record:",
             f"            _node.inputs = ({', '.join(f'{x}.grad_fn or {x}._acc' for x in xs)}"
             f"{one})",
-            *[f"            _d{i} = {x}.data" for i, x in enumerate(xs)],
+            *([] if fused else [f"            _d{i} = {x}.data" for i, x in enumerate(xs)]),
             f"            _node.shapes = ({', '.join(f'_d{i}.shape' for i in range(n))}{one})",
             f"            _node.dtypes = ({', '.join(f'_d{i}.dtype' for i in range(n))}{one})",
             "            _node.seq = _next_seq()",
@@ -456,24 +456,14 @@ def _specialised_apply(cls: type[Op], fused: _Fused | None = None) -> Any:
     return fn
 
 
-class _Fused:
+class _Fused(NamedTuple):
     """What :func:`fused_operator` writes out in place of an op's ``forward`` call."""
 
-    __slots__ = ("broadcast_error", "fallback", "name", "saved_slots", "ufunc")
-
-    def __init__(
-        self,
-        ufunc: Any,
-        name: str,
-        fallback: Any,
-        broadcast_error: Any,
-        saved_slots: tuple[str, ...],
-    ) -> None:
-        self.ufunc = ufunc
-        self.name = name
-        self.fallback = fallback
-        self.broadcast_error = broadcast_error
-        self.saved_slots = saved_slots
+    ufunc: Any
+    name: str
+    fallback: Any
+    broadcast_error: Any
+    saved_slots: tuple[str, ...]
 
 
 def fused_operator(

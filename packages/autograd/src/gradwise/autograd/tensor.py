@@ -6,7 +6,7 @@ Operators and methods are one-line calls to the op functions in ``gradwise.autog
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -311,26 +311,21 @@ class Tensor:
 
     # ---- operators ---------------------------------------------------------------------
 
-    def __add__(self, other: Any) -> Tensor:
-        if isinstance(other, Tensor) and other.data.dtype is self.data.dtype:
-            return _ew.Add.apply(self, other)
-        return _ew.add(self, other)
+    # +, - and * are generated at import (see _fuse_operators at the end of this module);
+    # these declarations give them their types.
+    if TYPE_CHECKING:
+
+        def __add__(self, other: Any) -> Tensor: ...
+
+        def __sub__(self, other: Any) -> Tensor: ...
+
+        def __mul__(self, other: Any) -> Tensor: ...
 
     def __radd__(self, other: Any) -> Tensor:
         return _ew.add(other, self)
 
-    def __sub__(self, other: Any) -> Tensor:
-        if isinstance(other, Tensor) and other.data.dtype is self.data.dtype:
-            return _ew.Sub.apply(self, other)
-        return _ew.sub(self, other)
-
     def __rsub__(self, other: Any) -> Tensor:
         return _ew.sub(other, self)
-
-    def __mul__(self, other: Any) -> Tensor:
-        if isinstance(other, Tensor) and other.data.dtype is self.data.dtype:
-            return _ew.Mul.apply(self, other)
-        return _ew.mul(self, other)
 
     def __rmul__(self, other: Any) -> Tensor:
         return _ew.mul(other, self)
@@ -830,9 +825,9 @@ from gradwise.autograd.ops import shape as _sh  # noqa: E402
 
 
 def _fuse_operators() -> None:
-    """Replace ``+``, ``-`` and ``*`` between tensors of one dtype by their ops' ``apply``
-    with the ufunc written in (``function.fused_operator``); the methods above stay as the
-    readable definition, and anything else still takes them.
+    """``+``, ``-`` and ``*``: between tensors of one dtype, their ops' ``apply`` with the
+    ufunc written in (``function.fused_operator``); anything else (scalars, arrays, mixed
+    dtypes) goes to ``add``/``sub``/``mul`` in ``ops.elementwise``.
     """
     fused = _function_module.fused_operator
     err = _ew._broadcast_error

@@ -85,18 +85,16 @@ def numba_array_functions() -> None:
                 del sys.modules["scipy.linalg"]
 
 
-def _import_lock() -> Any:
-    """The interpreter's global import lock (no other thread imports meanwhile)."""
+@contextmanager
+def _import_lock() -> Iterator[None]:
+    """Hold the interpreter's global import lock (no other thread imports meanwhile)."""
     import _imp
 
-    class _Held:
-        def __enter__(self) -> None:
-            _imp.acquire_lock()
-
-        def __exit__(self, *exc: object) -> None:
-            _imp.release_lock()
-
-    return _Held()
+    _imp.acquire_lock()
+    try:
+        yield
+    finally:
+        _imp.release_lock()
 
 
 def _njit(fn: Callable[..., Any], *, parallel: bool, exact: bool = False) -> Any:
