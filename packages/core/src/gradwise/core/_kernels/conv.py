@@ -70,11 +70,11 @@ def im2col(
     oh_n, ow_n = cols.shape[4], cols.shape[5]
     zero = x.dtype.type(0.0)
     # Stride 1 with OW == W: each block is one shifted copy of the flattened plane (a long
-    # vectorised loop) that keeps only the columns whose reads stay inside their row.
+    # vectorised loop); the columns whose reads wrapped into the next row are then zeroed.
+    # (A select against a column mask inside the copy: 36 -> 29 us per image at 28x28.)
     flat = sh == 1 and sw == 1 and ow_n == w
     size = oh_n * ow_n
-    masks = _column_masks(kw if flat else 0, size, ow_n, pw, dw, w)
-    x_flat, cols_flat, mask_flat = x.reshape(x.size), cols.reshape(cols.size), masks.reshape(-1)
+    x_flat, cols_flat = x.reshape(x.size), cols.reshape(cols.size)
     # One task per (c, i, j): the bounds below depend on (i, j) only, so the integer
     # divisions run once per task, not once per image (at 8x8 they cost more than the copy).
     for task in prange(n_chan * kh * kw):
@@ -99,14 +99,19 @@ def im2col(
                 # vectorises the copy.
                 base = np.uint64(b * size)
                 src = np.uint64((n * n_chan + c) * h * w + start + di * w + dj)
-                keep = np.uint64(j * size + start)
                 for q in range(np.uint64(start)):
                     cols_flat[base + q] = zero
                 for q in range(np.uint64(start + count), np.uint64(size)):
                     cols_flat[base + q] = zero
                 dst = base + np.uint64(start)
                 for q in range(np.uint64(count)):
-                    cols_flat[dst + q] = x_flat[src + q] if mask_flat[keep + q] else zero
+                    cols_flat[dst + q] = x_flat[src + q]
+                for r in range(r_lo, r_hi):
+                    row = base + np.uint64(r * ow_n)
+                    for q in range(np.uint64(c_lo)):
+                        cols_flat[row + q] = zero
+                    for q in range(np.uint64(c_hi), np.uint64(ow_n)):
+                        cols_flat[row + q] = zero
                 continue
             block = cols[n, c, i, j] if image_major else cols[c, i, j, n]
             for oh in range(oh_n):
