@@ -293,14 +293,14 @@ def test_conv2d_paths_agree_and_keep_the_dtype(
     x: Array = rng.standard_normal((9, 4, 10, 10)).astype(dtype)
     w: Array = rng.standard_normal((6, 4, 3, 3)).astype(dtype)
     g: Array = rng.standard_normal((9, 6, 10, 10)).astype(dtype)
-    b: Array = rng.standard_normal(6).astype(dtype)
+    bias: Array = rng.standard_normal(6).astype(dtype)
     geo = ((1, 1), (1, 1), (1, 1), 1)
     results = []
     for floor, major in ((math.inf, 0), (0, 0), (0, math.inf)):
         monkeypatch.setattr(conv, "THREADED_MIN_FLOPS", floor)
         monkeypatch.setattr(conv, "MAJOR_MIN_LENGTH", major)
         with threads(2):
-            y = conv.conv2d(x, w, b, *geo, (10, 10))  # image-major: bias in the GEMM
+            y = conv.conv2d(x, w, bias, *geo, (10, 10))
             results.append((y, *conv.conv2d_backward(g, x, w, x.shape, w.shape, *geo)))
     for other in results[1:]:
         for a, b in zip(results[0], other, strict=True):
