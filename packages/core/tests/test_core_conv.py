@@ -333,13 +333,16 @@ def test_conv2d_empty_and_channel_free_shapes() -> None:
 
 DIRECT_CASES = [
     # (n, c, o, h, w), kernel, padding, dilation, groups, out_size (None: from padding)
-    ((3, 1, 16, 9, 7), (3, 3), (1, 1), (1, 1), 1, None),  # two blocks of eight outputs
+    ((3, 1, 16, 9, 7), (3, 3), (1, 1), (1, 1), 1, None),  # four tiles of four outputs
     ((2, 2, 8, 8, 8), (3, 3), (1, 1), (1, 1), 1, None),
     ((2, 4, 16, 7, 9), (3, 3), (2, 0), (2, 1), 2, None),  # dilation, groups
     ((2, 3, 8, 6, 6), (3, 3), (0, 3), (1, 1), 1, None),  # padding on one side only
     ((2, 2, 8, 5, 5), (3, 3), (1, 1), (1, 1), 1, (4, 6)),  # asymmetric: out_size given
     ((1, 1, 8, 1, 1), (3, 3), (2, 2), (1, 1), 1, None),  # padding wider than the input
-    ((2, 4, 32, 4, 4), (3, 3), (1, 1), (1, 1), 4, None),  # depthwise, eight per group
+    ((2, 4, 32, 4, 4), (3, 3), (1, 1), (1, 1), 4, None),  # eight outputs per group
+    ((2, 8, 32, 6, 5), (3, 3), (1, 1), (1, 1), 8, None),  # per group: 1 in, 4 out
+    ((1, 16, 32, 12, 12), (3, 3), (1, 1), (1, 1), 1, None),  # a CNN's second layer
+    ((2, 12, 4, 3, 11), (3, 3), (1, 1), (2, 1), 1, None),  # rows that share a tile
 ]
 
 
@@ -371,7 +374,7 @@ def test_direct_conv2d_matches_the_gemm_path(
     with threads(2 if threaded else 1), forced_variant(variant):
         y = conv.conv2d(x, wt, b, (1, 1), p, d, groups, out)
         y0 = conv.conv2d(x, wt, None, (1, 1), p, d, groups, out)
-    monkeypatch.setattr(conv, "DIRECT_MAX_TAPS", -1)  # the im2col + GEMM path
+    monkeypatch.setattr(conv, "DIRECT", False)  # the im2col + GEMM path
     ref = conv.conv2d(x, wt, b, (1, 1), p, d, groups, out)
     assert y.dtype == dtype and y.shape == ref.shape == (n, o, *out)
     tol = 1e-5 if dtype == np.float32 else 1e-12
@@ -379,13 +382,50 @@ def test_direct_conv2d_matches_the_gemm_path(
     np.testing.assert_allclose(y0, ref - b[:, None, None], rtol=tol, atol=tol)
 
 
-def test_direct_conv2d_serves_only_what_its_fused_loop_computes() -> None:
-    assert conv.direct_fits((16, 1, 3, 3), 1) and conv.direct_fits((32, 4, 3, 3), 1)
-    assert conv.direct_fits((32, 1, 3, 3), 4)  # depthwise, eight outputs per group
-    assert not conv.direct_fits((6, 3, 3, 3), 1)  # not a multiple of eight outputs
+def test_direct_conv2d_serves_only_what_its_register_tile_computes() -> None:
+    assert conv.direct_fits((16, 1, 3, 3), 1) and conv.direct_fits((32, 16, 3, 3), 1)
+    assert conv.direct_fits((32, 1, 3, 3), 4) and conv.direct_fits((16, 1, 3, 3), 4)
+    assert conv.direct_fits((256, 256, 3, 3), 1)
+    assert not conv.direct_fits((6, 3, 3, 3), 1)  # not a multiple of four outputs
     assert not conv.direct_fits((16, 1, 5, 5), 1)  # not 3x3
-    assert not conv.direct_fits((32, 16, 3, 3), 1)  # 144 taps: the GEMMs win
-    assert not conv.direct_fits((16, 4, 3, 3), 4)  # four outputs per group
+    assert not conv.direct_fits((8, 1, 3, 3), 4)  # two outputs per group
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 3),
+    c_g=st.integers(1, 6),
+    tiles=st.integers(1, 3),
+    groups=st.integers(1, 3),
+    hw=st.tuples(st.integers(1, 13), st.integers(1, 13)),
+    pad=st.tuples(st.integers(0, 3), st.integers(0, 3)),
+    dil=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+)
+def test_direct_conv2d_agrees_with_the_gemm_path_on_any_geometry(
+    n: int,
+    c_g: int,
+    tiles: int,
+    groups: int,
+    hw: Pair,
+    pad: Pair,
+    dil: Pair,
+) -> None:
+    out = tuple(conv.output_size(hw[a], 3, 1, 2 * pad[a], dil[a]) for a in (0, 1))
+    if min(out) < 1:
+        return  # the op refuses it before any kernel runs
+    rng = np.random.default_rng(9)
+    x: Array = rng.standard_normal((n, c_g * groups, *hw))
+    wt: Array = rng.standard_normal((4 * tiles * groups, c_g, 3, 3))
+    b: Array = rng.standard_normal(4 * tiles * groups)
+    assert conv.direct_fits(wt.shape, groups)
+    y = conv.conv2d(x, wt, b, (1, 1), pad, dil, groups, (out[0], out[1]))
+    original = conv.DIRECT
+    conv.DIRECT = False
+    try:
+        ref = conv.conv2d(x, wt, b, (1, 1), pad, dil, groups, (out[0], out[1]))
+    finally:
+        conv.DIRECT = original
+    np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
 
 
 def _pool_reference(x: Array, out: Pair) -> tuple[Array, Array]:

@@ -9,8 +9,8 @@ size and allocates the output.
 :func:`conv2d`, :func:`conv2d_input_grad` and :func:`conv2d_weight_grad` run a
 convolution as im2col plus BLAS GEMMs a few images at a time: the columns of a chunk of B
 images ``(C kH kW, B OH OW)`` stay in cache, so no full-batch column matrix is ever built
-(nor saved: backward rebuilds each chunk's columns). A stride-1 forward with few taps per
-output (a 3x3 first layer on 1-4 channels) skips both: see :func:`direct_fits`.
+(nor saved: backward rebuilds each chunk's columns). A stride-1 3x3 forward skips both
+(:func:`direct_fits`): its direct kernel keeps tiles of outputs in registers.
 """
 
 from __future__ import annotations
@@ -138,15 +138,17 @@ THREADED_BYTES = 1 << 21
 THREADED_MIN_FLOPS = 1 << 22
 UNITS_PER_THREAD = 16
 MAJOR_MIN_LENGTH = 400
-DIRECT_MAX_TAPS = 36
-"""The direct kernel serves 3x3 stride-1 convolutions with at most this many taps per
-output (C / groups * 9, see :func:`direct_fits`): 4 -> 16 channels (36 taps) took 1.0 ms on
-it against the GEMM path's 1.9 ms (28x28, batch 64); at 16 -> 32 (144 taps) it did not
-beat the GEMMs."""
-DIRECT_THREADED_FLOPS = 1 << 26
+DIRECT = True
+"""Whether stride-1 3x3 convolutions that :func:`direct_fits` take the direct kernel (the
+tests turn it off to run the GEMM path on the same cases). Batch 64, 2 threads, medians:
+1 -> 16 at 28x28 0.71 ms against the GEMM path's 0.79, 16 -> 32 at 28x28 4.0 against 6.4,
+16 -> 32 at 8x8 0.93 against 1.22, 64 -> 64 at 14x14 (batch 32) 4.7 against 5.9."""
+DIRECT_THREADED_FLOPS = 1 << 25
 """From this many flops the direct kernel splits the images between threads: a thread's
-wake-up cost 50-250 us on the 2-core host, and 1 -> 16 channels at 28x28 (14 MFLOP) ran
-503 us serial against 707 us on two threads (medians, same run)."""
+wake-up cost 50-250 us on the 2-core host. Serial against two threads (batch 64, medians
+and minimums, same run): 1 -> 16 at 28x28 (14.5 MFLOP) 0.75/0.47 ms against 0.89/0.56,
+16 -> 32 at 8x8 (38 MFLOP) 0.96/0.90 against 1.04/0.71, 4 -> 16 at 28x28 (58 MFLOP)
+1.43/1.00 against 1.30/0.78."""
 
 
 def _chunk(n: int, length: int, rows: int, itemsize: int, columns: int) -> int:
@@ -384,25 +386,19 @@ def conv2d(
 
 def direct_fits(w_shape: Shape, groups: int) -> bool:
     """Whether a stride-1 conv2d with weights of ``w_shape`` runs on the direct kernel: a
-    3x3 kernel, at most DIRECT_MAX_TAPS taps per output and a multiple of DIRECT_BLOCK
-    outputs per group (what its fused loop computes). Other kernel sizes and output counts
-    ran slower one tap at a time than on the GEMMs (1 -> 16 at 5x5: 2.2x; 3 -> 6 at 3x3:
-    1.65x), so they take the GEMM path.
+    3x3 kernel and a multiple of DIRECT_BLOCK (4) outputs per group, what its register
+    tile computes. Other shapes take the im2col + GEMM path.
     """
-    o, c_g, kh, kw = w_shape
-    return (
-        (kh, kw) == (3, 3)
-        and c_g * 9 <= DIRECT_MAX_TAPS
-        and (o // groups) % _conv.DIRECT_BLOCK == 0
-    )
+    o, _, kh, kw = w_shape
+    return DIRECT and (kh, kw) == (3, 3) and (o // groups) % _conv.DIRECT_BLOCK == 0
 
 
 def _direct(
     x: Array, w: Array, bias: Array | None, padding: Pair, dilation: Pair, groups: int, y: Array
 ) -> Array:
     """:func:`conv2d` at stride 1 when :func:`direct_fits`, by ``direct_conv2d``: no
-    im2col, no GEMM (at C kH kW = 9, building the GEMM's columns costs more than its
-    arithmetic). Images are split between threads as in the GEMM path (Python threads
+    im2col, no GEMM (the columns cost a copy of C kH kW values per output, and the GEMM
+    packs them once more). Images are split between threads as in the GEMM path (Python threads
     running the serial kernel, which releases the GIL: Numba's workqueue launches cost more
     than this whole op on a busy host); results do not depend on the split.
     """
