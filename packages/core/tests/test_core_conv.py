@@ -428,6 +428,37 @@ def test_direct_conv2d_agrees_with_the_gemm_path_on_any_geometry(
     np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(1, 3),
+    c_tiles=st.integers(1, 2),
+    o_g=st.integers(1, 5),
+    groups=st.integers(1, 2),
+    hw=st.tuples(st.integers(1, 11), st.integers(1, 11)),
+    pad=st.tuples(st.integers(0, 3), st.integers(0, 3)),
+    dil=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+)
+def test_direct_input_grad_agrees_with_col2im(
+    n: int, c_tiles: int, o_g: int, groups: int, hw: Pair, pad: Pair, dil: Pair
+) -> None:
+    out = tuple(conv.output_size(hw[a], 3, 1, 2 * pad[a], dil[a]) for a in (0, 1))
+    if min(out) < 1:
+        return
+    rng = np.random.default_rng(10)
+    c = 4 * c_tiles * groups
+    wt: Array = rng.standard_normal((o_g * groups, c // groups, 3, 3))
+    g: Array = rng.standard_normal((n, o_g * groups, *out))
+    shape = (n, c, *hw)
+    dx = conv.conv2d_input_grad(g, wt, shape, (1, 1), pad, dil, groups)
+    original = conv.DIRECT
+    conv.DIRECT = False
+    try:
+        ref = conv.conv2d_input_grad(g, wt, shape, (1, 1), pad, dil, groups)
+    finally:
+        conv.DIRECT = original
+    np.testing.assert_allclose(dx, ref, rtol=1e-12, atol=1e-12)
+
+
 def _pool_reference(x: Array, out: Pair) -> tuple[Array, Array]:
     """2x2 stride-2 max pool by the generic rule, one window entry at a time in row order:
     a later entry replaces the best only if greater, or if it is NaN and the best is not.

@@ -441,7 +441,8 @@ def conv2d_backward(
     input ``x`` is given.
 
     Per chunk of B images, with ``g2 (O, B OH OW)`` the chunk's gradient:
-    ``dW^T += im2col(x) @ g2^T`` and ``dx = col2im(W^T @ g2)``.
+    ``dW^T += im2col(x) @ g2^T`` and ``dx = col2im(W^T @ g2)``; a stride-1 3x3 dx whose
+    transposed convolution :func:`direct_fits` runs on the direct kernel instead.
     """
     op = "conv2d_backward"
     grad = _float4(grad, op, "grad")
@@ -461,6 +462,13 @@ def conv2d_backward(
     # col2im writes every entry of each chunk's dx, so only a degenerate shape needs zeros
     dx = None if w is None else (np.empty if work else np.zeros)(x_shape, dtype=dtype)
     dwt = None if x is None else np.zeros((groups, k_g, o_g), dtype=dtype)
+    if (
+        work
+        and w is not None
+        and dx is not None
+        and _direct_input_grad(grad, w, stride, padding, dilation, groups, dx)
+    ):
+        w = None  # dx is done; the loop below computes dW only
     if work:
         flops = 2.0 * n * o * k_g * length * ((x is not None) + (w is not None))
         threads, step, major = _plan(n, length, rows, grad.itemsize, flops)
@@ -527,6 +535,25 @@ def conv2d_backward(
                     dwt += p
     dw = None if dwt is None else np.ascontiguousarray(dwt.transpose(0, 2, 1)).reshape(w_shape)
     return dx, dw
+
+
+def _direct_input_grad(
+    grad: Array, w: Array, stride: Pair, padding: Pair, dilation: Pair, groups: int, dx: Array
+) -> bool:
+    """dx of a stride-1 3x3 convolution as the direct kernel's convolution of ``grad`` with
+    the flipped, transposed weights ``w[g O_g + o, c, 2 - i, 2 - j]`` at padding
+    2 d - p, when that fits (C / groups a multiple of 4, p <= 2 d); False otherwise.
+    """
+    o, c_g, kh, kw = w.shape
+    pad = (2 * dilation[0] - padding[0], 2 * dilation[1] - padding[1])
+    if stride != (1, 1) or (kh, kw) != (3, 3) or min(pad) < 0:
+        return False
+    wt = w.reshape(groups, o // groups, c_g, kh, kw)[:, :, :, ::-1, ::-1].transpose(0, 2, 1, 3, 4)
+    wt = np.ascontiguousarray(wt).reshape(groups * c_g, o // groups, kh, kw)
+    if not direct_fits(wt.shape, groups):
+        return False
+    _direct(grad, wt, None, pad, dilation, groups, dx)
+    return True
 
 
 def conv2d_input_grad(
