@@ -459,6 +459,63 @@ def test_direct_input_grad_agrees_with_col2im(
     np.testing.assert_allclose(dx, ref, rtol=1e-12, atol=1e-12)
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(1, 5),
+    c_g=st.integers(1, 5),
+    o_tiles=st.integers(1, 2),
+    groups=st.integers(1, 2),
+    hw=st.tuples(st.integers(1, 11), st.integers(1, 11)),
+    pad=st.tuples(st.integers(0, 3), st.integers(0, 3)),
+    dil=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+)
+def test_direct_weight_grad_agrees_with_the_gemm_path(
+    n: int, c_g: int, o_tiles: int, groups: int, hw: Pair, pad: Pair, dil: Pair
+) -> None:
+    out = tuple(conv.output_size(hw[a], 3, 1, 2 * pad[a], dil[a]) for a in (0, 1))
+    if min(out) < 1:
+        return
+    rng = np.random.default_rng(11)
+    o = 4 * o_tiles * groups
+    x: Array = rng.standard_normal((n, c_g * groups, *hw))
+    g: Array = rng.standard_normal((n, o, *out))
+    w_shape = (o, c_g, 3, 3)
+    assert conv.direct_fits(w_shape, groups)
+    dw = conv.conv2d_weight_grad(x, g, w_shape, (1, 1), pad, dil, groups)
+    original = conv.DIRECT
+    conv.DIRECT = False
+    try:
+        ref = conv.conv2d_weight_grad(x, g, w_shape, (1, 1), pad, dil, groups)
+    finally:
+        conv.DIRECT = original
+    assert dw.shape == w_shape
+    np.testing.assert_allclose(dw, ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["threaded", "prange"])
+def test_direct_gradients_do_not_depend_on_the_split(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if mode == "threaded" and max_threads() < 2:
+        pytest.skip("needs 2 threads")
+    rng = np.random.default_rng(12)
+    x: Array = rng.standard_normal((7, 8, 6, 5))
+    w: Array = rng.standard_normal((12, 8, 3, 3))
+    g: Array = rng.standard_normal((7, 12, 6, 5))
+    geo = ((1, 1), (1, 1), (1, 1), 1)
+    serial = conv.conv2d_backward(g, x, w, x.shape, w.shape, *geo)
+    monkeypatch.setattr(conv, "DIRECT_THREADED_FLOPS", 0 if mode == "threaded" else math.inf)
+    variant = "parallel" if mode == "prange" else "serial"
+    with threads(2 if mode == "threaded" else 1), forced_variant(variant):
+        split = conv.conv2d_backward(g, x, w, x.shape, w.shape, *geo)
+    monkeypatch.setattr(conv, "DIRECT", False)
+    ref = conv.conv2d_backward(g, x, w, x.shape, w.shape, *geo)
+    for a, b, r in zip(serial, split, ref, strict=True):
+        assert a is not None and b is not None and r is not None
+        np.testing.assert_allclose(b, a, rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(a, r, rtol=1e-12, atol=1e-12)
+
+
 def _pool_reference(x: Array, out: Pair) -> tuple[Array, Array]:
     """2x2 stride-2 max pool by the generic rule, one window entry at a time in row order:
     a later entry replaces the best only if greater, or if it is NaN and the best is not.

@@ -469,7 +469,12 @@ def conv2d_backward(
         and _direct_input_grad(grad, w, stride, padding, dilation, groups, dx)
     ):
         w = None  # dx is done; the loop below computes dW only
-    if work:
+    if work and x is not None and dwt is not None:
+        direct_dw = _direct_weight_grad(grad, x, w_shape, stride, padding, dilation, groups)
+        if direct_dw is not None:
+            dwt[...] = direct_dw.reshape(groups, o_g, k_g).transpose(0, 2, 1)
+            x = None  # dW is done
+    if work and (x is not None or w is not None):
         flops = 2.0 * n * o * k_g * length * ((x is not None) + (w is not None))
         threads, step, major = _plan(n, length, rows, grad.itemsize, flops)
         im2col_fn = _conv.im2col.pick(rows * step * length)
@@ -554,6 +559,41 @@ def _direct_input_grad(
         return False
     _direct(grad, wt, None, pad, dilation, groups, dx)
     return True
+
+
+def _direct_weight_grad(
+    grad: Array, x: Array, w_shape: Shape, stride: Pair, padding: Pair, dilation: Pair, groups: int
+) -> Array | None:
+    """dW (O, C / groups, 9) of a stride-1 3x3 convolution by ``direct_weight_grad`` when
+    its register tile fits (O / groups a multiple of 4); None otherwise. Images are split
+    between threads as in :func:`_direct`, and the partial sums are added in image order.
+    """
+    o, c_g = w_shape[:2]
+    if stride != (1, 1) or not direct_fits(w_shape, groups):
+        return None
+    n = x.shape[0]
+    flops = 2.0 * n * o * c_g * 9 * grad.shape[2] * grad.shape[3]
+    threads = min(_jit.THREAD_STATE.count, n) if flops >= DIRECT_THREADED_FLOPS else 1
+    kernel = _conv.direct_weight_grad
+    if threads < 2:
+        tasks = n if int(flops) >= kernel.threshold() else 1
+        parts = np.empty((tasks, o, c_g, 9), dtype=grad.dtype)
+        kernel.pick(int(flops))(x, grad, *padding, *dilation, groups, tasks, parts)
+        return cast(Array, parts.sum(axis=0))
+    serial = kernel.serial_fn
+
+    def make() -> Callable[[int, int], Array]:
+        def run(lo: int, hi: int) -> Array:
+            part: Array = np.empty((1, o, c_g, 9), dtype=grad.dtype)
+            serial(x[lo:hi], grad[lo:hi], *padding, *dilation, groups, 1, part)
+            return part.reshape(o, c_g, 9)
+
+        return run
+
+    total = np.zeros((o, c_g, 9), dtype=grad.dtype)
+    for part in _run(n, -(-n // (4 * threads)), threads, make, blas=False):
+        total += part  # in image order: the same sum whatever the timing
+    return total
 
 
 def conv2d_input_grad(

@@ -109,8 +109,8 @@ def _exercise(dtype: np.dtype[Any]) -> None:
 
 
 def _exercise_conv(rng: np.random.Generator, dtype: np.dtype[Any]) -> None:
-    """conv2d forward (direct, and im2col + GEMM) and backward (im2col, col2im, bias, NCHW
-    copy) and the pooling kernels, forward and backward, on a tiny image.
+    """conv2d forward and backward (direct, and im2col + GEMM with col2im, bias and NCHW
+    copies) and the pooling kernels, forward and backward, on a tiny image.
     """
     img = rng.standard_normal((1, 2, 4, 4)).astype(dtype)
     one, two, zero = (1, 1), (2, 2), (0, 0)
@@ -122,6 +122,9 @@ def _exercise_conv(rng: np.random.Generator, dtype: np.dtype[Any]) -> None:
     w8 = rng.standard_normal((8, 2, 3, 3)).astype(dtype)
     conv.conv2d(img, w8, np.zeros(8, dtype), one, one, one, 1, (4, 4))  # the direct kernel
     conv.conv2d_backward(np.ones_like(y), img, w, img.shape, w.shape, one, one, one, 1)
+    img4 = rng.standard_normal((1, 4, 4, 4)).astype(dtype)  # the direct dx and dW kernels
+    w4 = rng.standard_normal((4, 4, 3, 3)).astype(dtype)
+    conv.conv2d_backward(np.ones_like(img4), img4, w4, img4.shape, w4.shape, one, one, one, 1)
     # the bias add of the threaded path (which small convolutions do not take)
     _conv_kernels.add_bias.pick(y.size)(y.reshape(1, 3, 16), bias)
     y, index = conv.max_pool2d(img, two, two, zero, one, two)

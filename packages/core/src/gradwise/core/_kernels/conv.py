@@ -26,7 +26,7 @@ import numpy as np
 from numba import prange
 
 from gradwise.core._jit import kernel, reassociating
-from gradwise.core._kernels.simd import LANES, vfma, vload, vsplat, vstore, vzero
+from gradwise.core._kernels.simd import LANES, vfma, vload, vsplat, vstore, vsum, vzero
 from gradwise.core.dtypes import Array
 
 # Parallel thresholds: in a network these loops run between BLAS GEMMs, and on the 2-core
@@ -320,6 +320,24 @@ def direct_conv2d(
 
 
 @reassociating
+def _pad_planes(
+    x: Array, n: int, ph: int, pw: int, rows: int, wp: int, plane: int, xp: Array
+) -> None:
+    """xp[c plane + (ih + ph) wp + iw + pw] = x[n, c, ih, iw] for the ``rows`` padded rows
+    and ``wp`` padded columns that the taps read (the rest of ``xp`` is left as it is).
+    """
+    n_chan, h, wd = x.shape[1], x.shape[2], x.shape[3]
+    c_lo, c_hi = max(0, -pw), min(wd, wp - pw)  # x columns that land inside a row
+    for c in range(n_chan):
+        for ih in range(max(0, -ph), min(h, rows - ph)):
+            at = c * plane + (ih + ph) * wp + pw
+            dst = xp[at + c_lo : at + c_hi]
+            src = x[n, c, ih, c_lo:c_hi]
+            for q in range(c_hi - c_lo):
+                dst[q] = src[q]
+
+
+@reassociating
 def _direct_image(
     x: Array,
     wk: Array,
@@ -338,18 +356,8 @@ def _direct_image(
     ln: int,
 ) -> None:
     """Image ``n`` of :func:`direct_conv2d`."""
-    n_chan, h, wd = x.shape[1], x.shape[2], x.shape[3]
     n_out, oh_n, ow_n = y.shape[1], y.shape[2], y.shape[3]
-    rows = oh_n + 2 * dh  # padded rows any tap reads
-    c_lo, c_hi = max(0, -pw), min(wd, wp - pw)  # x columns that land inside a row
-    for c in range(n_chan):
-        for ih in range(max(0, -ph), min(h, rows - ph)):
-            dst = xp[
-                c * plane + (ih + ph) * wp + pw + c_lo : c * plane + (ih + ph) * wp + pw + c_hi
-            ]
-            src = x[n, c, ih, c_lo:c_hi]
-            for q in range(c_hi - c_lo):
-                dst[q] = src[q]
+    _pad_planes(x, n, ph, pw, oh_n + 2 * dh, wp, plane, xp)
     c_g = wk.size // (9 * n_out)
     o_g = n_out // groups
     for g in range(groups):
@@ -364,6 +372,97 @@ def _direct_image(
             src = yv[o * ln + oh * wp : o * ln + oh * wp + ow_n]
             for q in range(ow_n):
                 dst[q] = src[q] + v
+
+
+@kernel(_PARALLEL_MIN)
+def direct_weight_grad(
+    x: Array,
+    g: Array,
+    ph: int,
+    pw: int,
+    dh: int,
+    dw: int,
+    groups: int,
+    tasks: int,
+    out: Array,
+) -> None:
+    """dW of a stride-1 3x3 convolution (``direct_conv2d``'s weights) for the output
+    gradient ``g`` (N, O, OH, OW): ``out[task, o, c, 3 i + j]`` = the sum over the task's
+    images and positions of ``g[n, o, oh, ow] x[n, g + c, ih, iw]`` (ih, iw as in
+    ``direct_conv2d``).
+
+    The same padded planes as the forward: with ``gp[o, q]`` = g at q = oh WP + ow (zero
+    in the padding columns), tap (i, j) of (o, c) is the dot product of ``gp[o]`` with
+    ``xp[c]`` shifted by i dH WP + j dW. :func:`_weight_tile` runs 4 outputs x 3 kernel
+    columns of one channel and kernel row along q, 12 vector accumulators, and adds their
+    lane sums into ``out``. The images are split into ``tasks`` ranges as in the forward.
+    """
+    n_batch, n_chan = x.shape[0], x.shape[1]
+    n_out, oh_n, ow_n = g.shape[1], g.shape[2], g.shape[3]
+    c_g, o_g = n_chan // groups, n_out // groups
+    wp = ow_n + 2 * dw
+    ln = -(-(oh_n * wp) // DIRECT_PIXELS) * DIRECT_PIXELS
+    plane = ln + 2 * dh * wp + 2 * dw
+    for task in prange(tasks):
+        xp = np.zeros(n_chan * plane, dtype=x.dtype)
+        gp = np.zeros(n_out * ln, dtype=x.dtype)
+        acc = out[task]
+        acc[...] = 0
+        for n in range(task * n_batch // tasks, (task + 1) * n_batch // tasks):
+            _pad_planes(x, n, ph, pw, oh_n + 2 * dh, wp, plane, xp)
+            _pad_planes(g, n, 0, 0, oh_n, wp, ln, gp)
+            for gr in range(groups):
+                for o0 in range(gr * o_g, (gr + 1) * o_g, DIRECT_BLOCK):
+                    for c in range(c_g):
+                        for i in range(3):
+                            x0 = (gr * c_g + c) * plane + i * dh * wp
+                            _weight_tile(gp, xp, o0 * ln, x0, ln, dw, acc, o0, c, 3 * i)
+
+
+@reassociating
+def _weight_tile(
+    gp: Array,
+    xp: Array,
+    g0: int,
+    x0: int,
+    ln: int,
+    dx: int,
+    acc: Array,
+    o0: int,
+    c: int,
+    t0: int,
+) -> None:
+    """acc[o0 + u, c, t0 + j] += sum_{q < ln} gp[g0 + u ln + q] xp[x0 + j dx + q] for
+    u < 4, j < 3: one register tile of :func:`direct_weight_grad`.
+    """
+    a00, a01, a02 = vzero(xp), vzero(xp), vzero(xp)
+    a10, a11, a12 = vzero(xp), vzero(xp), vzero(xp)
+    a20, a21, a22 = vzero(xp), vzero(xp), vzero(xp)
+    a30, a31, a32 = vzero(xp), vzero(xp), vzero(xp)
+    for q in range(0, ln, LANES):
+        at = x0 + q
+        s0, s1, s2 = vload(xp, at), vload(xp, at + dx), vload(xp, at + 2 * dx)
+        at = g0 + q
+        k = vload(gp, at)
+        a00, a01, a02 = vfma(k, s0, a00), vfma(k, s1, a01), vfma(k, s2, a02)
+        k = vload(gp, at + ln)
+        a10, a11, a12 = vfma(k, s0, a10), vfma(k, s1, a11), vfma(k, s2, a12)
+        k = vload(gp, at + 2 * ln)
+        a20, a21, a22 = vfma(k, s0, a20), vfma(k, s1, a21), vfma(k, s2, a22)
+        k = vload(gp, at + 3 * ln)
+        a30, a31, a32 = vfma(k, s0, a30), vfma(k, s1, a31), vfma(k, s2, a32)
+    acc[o0, c, t0] += vsum(a00)
+    acc[o0, c, t0 + 1] += vsum(a01)
+    acc[o0, c, t0 + 2] += vsum(a02)
+    acc[o0 + 1, c, t0] += vsum(a10)
+    acc[o0 + 1, c, t0 + 1] += vsum(a11)
+    acc[o0 + 1, c, t0 + 2] += vsum(a12)
+    acc[o0 + 2, c, t0] += vsum(a20)
+    acc[o0 + 2, c, t0 + 1] += vsum(a21)
+    acc[o0 + 2, c, t0 + 2] += vsum(a22)
+    acc[o0 + 3, c, t0] += vsum(a30)
+    acc[o0 + 3, c, t0 + 1] += vsum(a31)
+    acc[o0 + 3, c, t0 + 2] += vsum(a32)
 
 
 @kernel(_PARALLEL_MIN)

@@ -11,7 +11,8 @@ LLVM ``<8 x float>`` (or ``<8 x double>``) value that Numba keeps in registers:
 
 ``vload(a, i)`` reads ``a[i : i + 8]`` of a C-contiguous 1-D array and ``vstore(a, i, v)``
 writes it back (no bounds checks: the caller keeps ``i + 8 <= a.size``); ``vsplat(s)``
-repeats a scalar and ``vfma(a, b, c)`` is ``a * b + c`` per lane, fused. On AVX2 a float32
+repeats a scalar, ``vfma(a, b, c)`` is ``a * b + c`` per lane, fused, and ``vsum(v)`` adds
+the lanes pairwise. On AVX2 a float32
 vector is one ymm register; float64 (for checking) takes two.
 
 Under ``NUMBA_DISABLE_JIT=1`` these are NumPy functions on 8-element arrays.
@@ -121,6 +122,20 @@ def _vfma(typingctx: Any, a: Any, b: Any, c: Any) -> Any:
     return a(a, b, c), codegen
 
 
+@intrinsic
+def _vsum(typingctx: Any, v: Any) -> Any:
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        lanes = [
+            builder.extract_element(args[0], ir.Constant(ir.IntType(32), i)) for i in range(LANES)
+        ]
+        while len(lanes) > 1:  # pairwise: (0 + 4, 1 + 5, ...) then halves again
+            half = len(lanes) // 2
+            lanes = [builder.fadd(lanes[i], lanes[i + half]) for i in range(half)]
+        return lanes[0]
+
+    return v.dtype(v), codegen
+
+
 def _py_vload(a: Array, i: int) -> Array:
     return a[i : i + LANES].copy()
 
@@ -141,9 +156,17 @@ def _py_vfma(a: Array, b: Array, c: Array) -> Array:
     return a * b + c
 
 
+def _py_vsum(v: Array) -> Any:
+    lanes = list(v)
+    while len(lanes) > 1:
+        half = len(lanes) // 2
+        lanes = [lanes[i] + lanes[i + half] for i in range(half)]
+    return lanes[0]
+
+
 _OPS: tuple[Any, ...] = (
-    (_py_vload, _py_vstore, _py_vsplat, _py_vzero, _py_vfma)
+    (_py_vload, _py_vstore, _py_vsplat, _py_vzero, _py_vfma, _py_vsum)
     if _config.JIT_DISABLED
-    else (_vload, _vstore, _vsplat, _vzero, _vfma)
+    else (_vload, _vstore, _vsplat, _vzero, _vfma, _vsum)
 )
-vload, vstore, vsplat, vzero, vfma = _OPS
+vload, vstore, vsplat, vzero, vfma, vsum = _OPS
