@@ -143,6 +143,12 @@ DIRECT = True
 tests turn it off to run the GEMM path on the same cases). Batch 64, 2 threads, medians:
 1 -> 16 at 28x28 0.71 ms against the GEMM path's 0.79, 16 -> 32 at 28x28 4.0 against 6.4,
 16 -> 32 at 8x8 0.93 against 1.22, 64 -> 64 at 14x14 (batch 32) 4.7 against 5.9."""
+PLANE_MAX_CHANNELS = 1
+"""Up to this many input channels per group a direct convolution writes whole output planes
+(``plane_conv2d``) instead of register tiles through a padded copy: at one channel writing
+the outputs is most of the work. Serial, batch 64, 28x28 to 16 outputs, medians (minimums):
+1 channel 0.39 (0.29) ms against 0.71 (0.49), 2 channels 0.99 (0.75) against 1.02 (0.64),
+4 channels 2.47 (2.12) against 1.80 (1.45)."""
 DIRECT_THREADED_FLOPS = 1 << 25
 """From this many flops the direct kernel splits the images between threads: a thread's
 wake-up cost 50-250 us on the 2-core host. Serial against two threads (batch 64, medians
@@ -393,6 +399,14 @@ def direct_fits(w_shape: Shape, groups: int) -> bool:
     return DIRECT and (kh, kw) == (3, 3) and (o // groups) % _conv.DIRECT_BLOCK == 0
 
 
+def plane_fits(w_shape: Shape, groups: int) -> bool:
+    """Whether a direct convolution runs on the plane kernel instead: at most
+    PLANE_MAX_CHANNELS input channels and a multiple of PLANE_BLOCK (8) outputs per group.
+    """
+    o, c_g = w_shape[:2]
+    return c_g <= PLANE_MAX_CHANNELS and (o // groups) % _conv.PLANE_BLOCK == 0
+
+
 def _direct(
     x: Array, w: Array, bias: Array | None, padding: Pair, dilation: Pair, groups: int, y: Array
 ) -> Array:
@@ -407,13 +421,14 @@ def _direct(
     oh, ow = y.shape[2:]
     b = np.zeros(o, dtype=x.dtype) if bias is None else bias
     flops = 2.0 * n * o * c * 9 * oh * ow / groups
+    kernel = _conv.plane_conv2d if plane_fits(w.shape, groups) else _conv.direct_conv2d
     threads = min(_jit.THREAD_STATE.count, n) if flops >= DIRECT_THREADED_FLOPS else 1
     if threads < 2:
         size = int(flops)
-        tasks = n if size >= _conv.direct_conv2d.threshold() else 1  # parallel: one per image
-        _conv.direct_conv2d.pick(size)(x, w, b, *padding, *dilation, groups, tasks, y)
+        tasks = n if size >= kernel.threshold() else 1  # parallel: one per image
+        kernel.pick(size)(x, w, b, *padding, *dilation, groups, tasks, y)
         return y
-    serial = _conv.direct_conv2d.serial_fn  # Python threads: one wake-up, not one per launch
+    serial = kernel.serial_fn  # Python threads: one wake-up, not one per launch
 
     def make() -> Callable[[int, int], None]:
         def run(lo: int, hi: int) -> None:

@@ -121,6 +121,7 @@ def _exercise_conv(rng: np.random.Generator, dtype: np.dtype[Any]) -> None:
     y = conv.conv2d(img, w, bias, one, one, one, 1, (4, 4))  # im2col + GEMM
     w8 = rng.standard_normal((8, 2, 3, 3)).astype(dtype)
     conv.conv2d(img, w8, np.zeros(8, dtype), one, one, one, 1, (4, 4))  # the direct kernel
+    conv.conv2d(img[:, :1], w8[:, :1], np.zeros(8, dtype), one, one, one, 1, (4, 4))  # planes
     conv.conv2d_backward(np.ones_like(y), img, w, img.shape, w.shape, one, one, one, 1)
     img4 = rng.standard_normal((1, 4, 4, 4)).astype(dtype)  # the direct dx and dW kernels
     w4 = rng.standard_normal((4, 4, 3, 3)).astype(dtype)
