@@ -481,13 +481,14 @@ def test_direct_weight_grad_agrees_with_the_gemm_path(
     g: Array = rng.standard_normal((n, o, *out))
     w_shape = (o, c_g, 3, 3)
     assert conv.direct_fits(w_shape, groups)
-    dw = conv.conv2d_weight_grad(x, g, w_shape, (1, 1), pad, dil, groups)
-    original = conv.DIRECT
-    conv.DIRECT = False
+    original, min_length = conv.DIRECT, conv.DIRECT_WEIGHT_MIN_LENGTH
+    conv.DIRECT_WEIGHT_MIN_LENGTH = 0  # every plane length: the direct kernel
     try:
+        dw = conv.conv2d_weight_grad(x, g, w_shape, (1, 1), pad, dil, groups)
+        conv.DIRECT = False
         ref = conv.conv2d_weight_grad(x, g, w_shape, (1, 1), pad, dil, groups)
     finally:
-        conv.DIRECT = original
+        conv.DIRECT, conv.DIRECT_WEIGHT_MIN_LENGTH = original, min_length
     assert dw.shape == w_shape
     np.testing.assert_allclose(dw, ref, rtol=1e-12, atol=1e-12)
 
@@ -503,6 +504,7 @@ def test_direct_gradients_do_not_depend_on_the_split(
     w: Array = rng.standard_normal((12, 8, 3, 3))
     g: Array = rng.standard_normal((7, 12, 6, 5))
     geo = ((1, 1), (1, 1), (1, 1), 1)
+    monkeypatch.setattr(conv, "DIRECT_WEIGHT_MIN_LENGTH", 0)
     serial = conv.conv2d_backward(g, x, w, x.shape, w.shape, *geo)
     monkeypatch.setattr(conv, "DIRECT_THREADED_FLOPS", 0 if mode == "threaded" else math.inf)
     variant = "parallel" if mode == "prange" else "serial"

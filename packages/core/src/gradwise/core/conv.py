@@ -143,6 +143,11 @@ DIRECT = True
 tests turn it off to run the GEMM path on the same cases). Batch 64, 2 threads, medians:
 1 -> 16 at 28x28 0.71 ms against the GEMM path's 0.79, 16 -> 32 at 28x28 4.0 against 6.4,
 16 -> 32 at 8x8 0.93 against 1.22, 64 -> 64 at 14x14 (batch 32) 4.7 against 5.9."""
+DIRECT_WEIGHT_MIN_LENGTH = 400
+"""Output pixels per image from which a direct-fitting dW takes the direct kernel: its
+tiles run along the planes and end in lane sums, so short planes pay those sums often.
+16 -> 32, batch 64, 2 threads, medians against the GEMM path: 8x8 2.09 ms against 1.62,
+14x14 3.65 against 3.66, 28x28 5.38 against 7.94."""
 PLANE_MAX_CHANNELS = 1
 """Up to this many input channels per group a direct convolution writes whole output planes
 (``plane_conv2d``) instead of register tiles through a padded copy: at one channel writing
@@ -580,11 +585,14 @@ def _direct_weight_grad(
     grad: Array, x: Array, w_shape: Shape, stride: Pair, padding: Pair, dilation: Pair, groups: int
 ) -> Array | None:
     """dW (O, C / groups, 9) of a stride-1 3x3 convolution by ``direct_weight_grad`` when
-    its register tile fits (O / groups a multiple of 4); None otherwise. Images are split
+    its register tile fits (O / groups a multiple of 4) and the planes are at least
+    DIRECT_WEIGHT_MIN_LENGTH long; None otherwise. Images are split
     between threads as in :func:`_direct`, and the partial sums are added in image order.
     """
     o, c_g = w_shape[:2]
     if stride != (1, 1) or not direct_fits(w_shape, groups):
+        return None
+    if grad.shape[2] * grad.shape[3] < DIRECT_WEIGHT_MIN_LENGTH:
         return None
     n = x.shape[0]
     flops = 2.0 * n * o * c_g * 9 * grad.shape[2] * grad.shape[3]

@@ -126,6 +126,8 @@ def _exercise_conv(rng: np.random.Generator, dtype: np.dtype[Any]) -> None:
     img4 = rng.standard_normal((1, 4, 4, 4)).astype(dtype)  # the direct dx and dW kernels
     w4 = rng.standard_normal((4, 4, 3, 3)).astype(dtype)
     conv.conv2d_backward(np.ones_like(img4), img4, w4, img4.shape, w4.shape, one, one, one, 1)
+    dw4 = np.empty((1, 4, 4, 9), dtype)  # (dW takes it from 400 pixels per image on)
+    _conv_kernels.direct_weight_grad.pick(0)(img4, np.ones_like(img4), *one, *one, 1, 1, dw4)
     # the bias add of the threaded path (which small convolutions do not take)
     _conv_kernels.add_bias.pick(y.size)(y.reshape(1, 3, 16), bias)
     y, index = conv.max_pool2d(img, two, two, zero, one, two)
