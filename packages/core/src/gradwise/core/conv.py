@@ -140,9 +140,10 @@ UNITS_PER_THREAD = 16
 MAJOR_MIN_LENGTH = 400
 DIRECT = True
 """Whether stride-1 3x3 convolutions that :func:`direct_fits` take the direct kernel (the
-tests turn it off to run the GEMM path on the same cases). Batch 64, 2 threads, medians:
-1 -> 16 at 28x28 0.71 ms against the GEMM path's 0.79, 16 -> 32 at 28x28 4.0 against 6.4,
-16 -> 32 at 8x8 0.93 against 1.22, 64 -> 64 at 14x14 (batch 32) 4.7 against 5.9."""
+tests turn it off to run the GEMM path on the same cases). The register-tile kernel,
+batch 64, 2 threads, medians: 16 -> 32 at 28x28 4.0 ms against the GEMM path's 6.4,
+16 -> 32 at 8x8 0.93 against 1.22, 64 -> 64 at 14x14 (batch 32) 4.7 against 5.9, and
+1 -> 16 at 28x28 0.71 against 0.79 (that one now takes the plane kernel: 0.39)."""
 DIRECT_WEIGHT_MIN_LENGTH = 400
 """Output pixels per image from which a direct-fitting dW takes the direct kernel: its
 tiles run along the planes and end in lane sums, so short planes pay those sums often.
@@ -412,6 +413,11 @@ def plane_fits(w_shape: Shape, groups: int) -> bool:
     return c_g <= PLANE_MAX_CHANNELS and (o // groups) % _conv.PLANE_BLOCK == 0
 
 
+def _direct_threads(n: int, flops: float) -> int:
+    """Threads a direct kernel splits ``n`` images between (1: one serial or prange call)."""
+    return min(_jit.THREAD_STATE.count, n) if flops >= DIRECT_THREADED_FLOPS else 1
+
+
 def _direct(
     x: Array, w: Array, bias: Array | None, padding: Pair, dilation: Pair, groups: int, y: Array
 ) -> Array:
@@ -427,7 +433,7 @@ def _direct(
     b = np.zeros(o, dtype=x.dtype) if bias is None else bias
     flops = 2.0 * n * o * c * 9 * oh * ow / groups
     kernel = _conv.plane_conv2d if plane_fits(w.shape, groups) else _conv.direct_conv2d
-    threads = min(_jit.THREAD_STATE.count, n) if flops >= DIRECT_THREADED_FLOPS else 1
+    threads = _direct_threads(n, flops)
     if threads < 2:
         size = int(flops)
         tasks = n if size >= kernel.threshold() else 1  # parallel: one per image
@@ -586,8 +592,8 @@ def _direct_weight_grad(
 ) -> Array | None:
     """dW (O, C / groups, 9) of a stride-1 3x3 convolution by ``direct_weight_grad`` when
     its register tile fits (O / groups a multiple of 4) and the planes are at least
-    DIRECT_WEIGHT_MIN_LENGTH long; None otherwise. Images are split
-    between threads as in :func:`_direct`, and the partial sums are added in image order.
+    DIRECT_WEIGHT_MIN_LENGTH long; None otherwise. Images are split between threads as in
+    :func:`_direct`, and the partial sums are added in image order.
     """
     o, c_g = w_shape[:2]
     if stride != (1, 1) or not direct_fits(w_shape, groups):
@@ -596,7 +602,7 @@ def _direct_weight_grad(
         return None
     n = x.shape[0]
     flops = 2.0 * n * o * c_g * 9 * grad.shape[2] * grad.shape[3]
-    threads = min(_jit.THREAD_STATE.count, n) if flops >= DIRECT_THREADED_FLOPS else 1
+    threads = _direct_threads(n, flops)
     kernel = _conv.direct_weight_grad
     if threads < 2:
         tasks = n if int(flops) >= kernel.threshold() else 1

@@ -9,9 +9,10 @@ adjoint: it adds the columns back, one writer per input plane ``(n, c)``. Paddin
 virtual (out-of-range reads give 0, out-of-range writes are dropped), and only the
 top/left padding is needed: the output size already encodes the bottom/right one.
 
-``direct_conv2d`` is a stride-1 3x3 convolution without columns, for few input channels:
-each image's input is copied once per kernel column, shifted, and every output plane is
-computed as long vectorised runs over those copies.
+Stride-1 3x3 convolutions also run without columns: ``direct_conv2d`` (and its gradient
+``direct_weight_grad``) on zero-padded copies of each image, accumulating tiles of 4
+outputs x 24 pixels in registers (``simd.Vec8``); ``plane_conv2d``, for one input channel,
+writes whole output planes as long vectorised runs over shifted copies of the input.
 
 Pooling loops run one plane ``(n, c)`` per iteration, so the backward scatters are
 race-free. Max pooling keeps the flat index of each window's maximum (NaN wins, as in
