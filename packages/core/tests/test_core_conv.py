@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -391,6 +392,32 @@ def test_direct_conv2d_serves_only_what_its_register_tile_computes() -> None:
     assert not conv.direct_fits((8, 1, 3, 3), 4)  # two outputs per group
 
 
+@contextmanager
+def _conv_settings(**values: object) -> Iterator[None]:
+    """Set ``conv`` module settings (DIRECT, DIRECT_WEIGHT_MIN_LENGTH, ...) for a block."""
+    saved = {name: getattr(conv, name) for name in values}
+    for name, value in values.items():
+        setattr(conv, name, value)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(conv, name, value)
+
+
+_BACKWARD_GEOMETRY = {
+    "hw": st.tuples(st.integers(1, 11), st.integers(1, 11)),
+    "pad": st.tuples(st.integers(0, 3), st.integers(0, 3)),
+    "dil": st.tuples(st.integers(1, 2), st.integers(1, 2)),
+}
+
+
+def _out3x3(hw: Pair, pad: Pair, dil: Pair) -> Pair | None:
+    """The stride-1 3x3 output size, or None where the op would refuse the geometry."""
+    oh, ow = (conv.output_size(hw[a], 3, 1, 2 * pad[a], dil[a]) for a in (0, 1))
+    return (oh, ow) if min(oh, ow) >= 1 else None
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     n=st.integers(1, 3),
@@ -410,21 +437,17 @@ def test_direct_conv2d_agrees_with_the_gemm_path_on_any_geometry(
     pad: Pair,
     dil: Pair,
 ) -> None:
-    out = tuple(conv.output_size(hw[a], 3, 1, 2 * pad[a], dil[a]) for a in (0, 1))
-    if min(out) < 1:
+    out = _out3x3(hw, pad, dil)
+    if out is None:
         return  # the op refuses it before any kernel runs
     rng = np.random.default_rng(9)
     x: Array = rng.standard_normal((n, c_g * groups, *hw))
     wt: Array = rng.standard_normal((4 * tiles * groups, c_g, 3, 3))
     b: Array = rng.standard_normal(4 * tiles * groups)
     assert conv.direct_fits(wt.shape, groups)
-    y = conv.conv2d(x, wt, b, (1, 1), pad, dil, groups, (out[0], out[1]))
-    original = conv.DIRECT
-    conv.DIRECT = False
-    try:
-        ref = conv.conv2d(x, wt, b, (1, 1), pad, dil, groups, (out[0], out[1]))
-    finally:
-        conv.DIRECT = original
+    y = conv.conv2d(x, wt, b, (1, 1), pad, dil, groups, out)
+    with _conv_settings(DIRECT=False):
+        ref = conv.conv2d(x, wt, b, (1, 1), pad, dil, groups, out)
     np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
 
 
@@ -434,15 +457,13 @@ def test_direct_conv2d_agrees_with_the_gemm_path_on_any_geometry(
     c_tiles=st.integers(1, 2),
     o_g=st.integers(1, 5),
     groups=st.integers(1, 2),
-    hw=st.tuples(st.integers(1, 11), st.integers(1, 11)),
-    pad=st.tuples(st.integers(0, 3), st.integers(0, 3)),
-    dil=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+    **_BACKWARD_GEOMETRY,
 )
 def test_direct_input_grad_agrees_with_col2im(
     n: int, c_tiles: int, o_g: int, groups: int, hw: Pair, pad: Pair, dil: Pair
 ) -> None:
-    out = tuple(conv.output_size(hw[a], 3, 1, 2 * pad[a], dil[a]) for a in (0, 1))
-    if min(out) < 1:
+    out = _out3x3(hw, pad, dil)
+    if out is None:
         return
     rng = np.random.default_rng(10)
     c = 4 * c_tiles * groups
@@ -450,12 +471,8 @@ def test_direct_input_grad_agrees_with_col2im(
     g: Array = rng.standard_normal((n, o_g * groups, *out))
     shape = (n, c, *hw)
     dx = conv.conv2d_input_grad(g, wt, shape, (1, 1), pad, dil, groups)
-    original = conv.DIRECT
-    conv.DIRECT = False
-    try:
+    with _conv_settings(DIRECT=False):
         ref = conv.conv2d_input_grad(g, wt, shape, (1, 1), pad, dil, groups)
-    finally:
-        conv.DIRECT = original
     np.testing.assert_allclose(dx, ref, rtol=1e-12, atol=1e-12)
 
 
@@ -465,15 +482,13 @@ def test_direct_input_grad_agrees_with_col2im(
     c_g=st.integers(1, 5),
     o_tiles=st.integers(1, 2),
     groups=st.integers(1, 2),
-    hw=st.tuples(st.integers(1, 11), st.integers(1, 11)),
-    pad=st.tuples(st.integers(0, 3), st.integers(0, 3)),
-    dil=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+    **_BACKWARD_GEOMETRY,
 )
 def test_direct_weight_grad_agrees_with_the_gemm_path(
     n: int, c_g: int, o_tiles: int, groups: int, hw: Pair, pad: Pair, dil: Pair
 ) -> None:
-    out = tuple(conv.output_size(hw[a], 3, 1, 2 * pad[a], dil[a]) for a in (0, 1))
-    if min(out) < 1:
+    out = _out3x3(hw, pad, dil)
+    if out is None:
         return
     rng = np.random.default_rng(11)
     o = 4 * o_tiles * groups
@@ -481,14 +496,10 @@ def test_direct_weight_grad_agrees_with_the_gemm_path(
     g: Array = rng.standard_normal((n, o, *out))
     w_shape = (o, c_g, 3, 3)
     assert conv.direct_fits(w_shape, groups)
-    original, min_length = conv.DIRECT, conv.DIRECT_WEIGHT_MIN_LENGTH
-    conv.DIRECT_WEIGHT_MIN_LENGTH = 0  # every plane length: the direct kernel
-    try:
+    with _conv_settings(DIRECT_WEIGHT_MIN_LENGTH=0):  # every plane length: the direct kernel
         dw = conv.conv2d_weight_grad(x, g, w_shape, (1, 1), pad, dil, groups)
-        conv.DIRECT = False
+    with _conv_settings(DIRECT=False):
         ref = conv.conv2d_weight_grad(x, g, w_shape, (1, 1), pad, dil, groups)
-    finally:
-        conv.DIRECT, conv.DIRECT_WEIGHT_MIN_LENGTH = original, min_length
     assert dw.shape == w_shape
     np.testing.assert_allclose(dw, ref, rtol=1e-12, atol=1e-12)
 
