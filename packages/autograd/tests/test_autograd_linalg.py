@@ -500,3 +500,32 @@ def test_svdvals(rng: np.random.Generator) -> None:
     assert gradcheck(linalg.svdvals, [_t(a)])
     with pytest.raises(ValueError, match=r"svdvals: expected a matrix .* \(3,\)"):
         linalg.svdvals(ag.ones(3))
+
+
+# ---- diagonal, trace (batched, over the last two axes) ----------------------------------
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (2, 3, 4), (2, 1, 4, 2), (0, 2, 2), (3, 0)], ids=str)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batched_diagonal_and_trace(shape: Shape, dtype: type, rng: np.random.Generator) -> None:
+    a: Arr = rng.standard_normal(shape).astype(dtype)
+    d, tr = linalg.diagonal(_t(a)), linalg.trace(_t(a))
+    assert d.dtype == dtype and tr.dtype == dtype
+    np.testing.assert_array_equal(d.numpy(), np.diagonal(a, axis1=-2, axis2=-1))
+    np.testing.assert_allclose(tr.numpy(), np.trace(a, axis1=-2, axis2=-1), rtol=1e-6)
+    np.testing.assert_array_equal(
+        linalg.diagonal(_t(a), 1).numpy(), np.diagonal(a, 1, axis1=-2, axis2=-1)
+    )
+    a64 = a.astype(np.float64)
+    assert gradcheck(linalg.trace, [_t(a64)])
+    assert gradcheck(lambda t: linalg.diagonal(t, -1), [_t(a64)])
+    assert ag.gradgradcheck(lambda t: linalg.trace(t * t), [_t(a64)])
+
+
+def test_batched_trace_gradient_is_the_identity_pattern() -> None:
+    a = _t(np.zeros((2, 3, 3)))
+    linalg.trace(a).sum().backward()
+    assert a.grad is not None
+    np.testing.assert_array_equal(a.grad.numpy(), np.broadcast_to(np.eye(3), (2, 3, 3)))
+    with pytest.raises(ValueError, match=r"linalg\.trace: expected a matrix"):
+        linalg.trace(_t(np.zeros(3)))

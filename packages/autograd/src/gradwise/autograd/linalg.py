@@ -26,11 +26,13 @@ __all__ = [
     "SlogdetResult",
     "cholesky",
     "det",
+    "diagonal",
     "inv",
     "norm",
     "slogdet",
     "solve",
     "svdvals",
+    "trace",
 ]
 
 
@@ -594,3 +596,25 @@ def svdvals(A: Tensor) -> Tensor:
     if t.data.dtype.kind != "f":
         raise TypeError(f"svdvals: expected a float32 or float64 tensor, got {t.data.dtype}")
     return SingularValues.apply(t)
+
+
+def diagonal(A: Tensor, offset: int = 0, axis1: int = -2, axis2: int = -1) -> Tensor:
+    """The diagonal ``offset`` of each matrix in a batch (``torch.linalg.diagonal``: by
+    default the last two axes; :func:`gradwise.autograd.diagonal` defaults to the first
+    two), as a view appended as the last axis.
+    """
+    from gradwise.autograd.ops.index import diagonal as _diagonal
+
+    return _diagonal(as_tensor(A, "linalg.diagonal"), offset, axis1, axis2)
+
+
+def trace(A: Tensor) -> Tensor:
+    """The sum of the main diagonal of a matrix or of each in a batch (*, m, n), as
+    ``np.trace(A, axis1=-2, axis2=-1)``; the gradient is the identity pattern.
+    """
+    t = as_tensor(A, "linalg.trace")
+    if t.data.ndim < 2:
+        raise ValueError(
+            f"linalg.trace: expected a matrix (*, m, n), got shape {fmt(t.data.shape)}"
+        )
+    return diagonal(t).sum(axis=-1)
