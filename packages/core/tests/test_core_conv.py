@@ -311,7 +311,7 @@ def test_conv2d_paths_agree_and_keep_the_dtype(
             scale = float(np.abs(b).max())
             np.testing.assert_allclose(a, b, rtol=tol, atol=tol * scale)
     get, _ = conv._OPENBLAS.found or (None, None)
-    assert get is not None and conv._OPENBLAS.users == 0  # the thread count is put back
+    assert get is not None and conv._OPENBLAS.active == 0  # the thread count is put back
 
 
 def test_conv2d_empty_and_channel_free_shapes() -> None:

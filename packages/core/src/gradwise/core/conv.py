@@ -15,14 +15,12 @@ images ``(C kH kW, B OH OW)`` stay in cache, so no full-batch column matrix is e
 
 from __future__ import annotations
 
-import ctypes
-import glob
 import math
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from typing import TypeVar, cast
 
 import numba
@@ -30,6 +28,7 @@ import numpy as np
 
 from gradwise.core import _jit
 from gradwise.core._kernels import conv as _conv
+from gradwise.core.blas import OPENBLAS
 from gradwise.core.dtypes import Array, Shape, contiguous
 
 Pair = tuple[int, int]
@@ -170,75 +169,7 @@ def _chunk(n: int, length: int, rows: int, itemsize: int, columns: int) -> int:
     return max(1, min(n, by_width, by_bytes))
 
 
-class _OpenBlas:
-    """The thread count of NumPy's bundled OpenBLAS (pthreads builds), set through ctypes.
-
-    ``single()`` holds it at one thread while any convolution's worker threads run (a
-    process-wide setting: other threads' GEMMs meanwhile run on one thread too).
-    """
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.users = 0
-        self.saved = 1
-        self.found: tuple[Callable[[], int], Callable[[int], None]] | None = None
-        self.searched = False
-
-    def available(self) -> bool:
-        if not self.searched:
-            self.searched = True
-            self.found = _find_openblas()
-        return self.found is not None
-
-    @contextmanager
-    def single(self) -> Iterator[None]:
-        assert self.found is not None
-        get, set_ = self.found
-        with self.lock:
-            if self.users == 0:
-                self.saved = get()
-                set_(1)
-            self.users += 1
-        try:
-            yield
-        finally:
-            with self.lock:
-                self.users -= 1
-                if self.users == 0:
-                    set_(self.saved)
-
-
-def _find_openblas() -> tuple[Callable[[], int], Callable[[int], None]] | None:
-    """Getter and setter of the OpenBLAS thread count NumPy's wheels ship, if any."""
-    here = os.path.dirname(np.__file__)
-    paths = glob.glob(os.path.join(os.path.dirname(here), "numpy.libs", "*openblas*"))
-    paths += glob.glob(os.path.join(here, ".dylibs", "*openblas*"))
-    names = [
-        ("scipy_openblas", "64_"),
-        ("scipy_openblas", ""),
-        ("openblas", "64_"),
-        ("openblas", ""),
-    ]
-    for path in sorted(paths):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix, suffix in names:
-            get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-            set_ = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-            parallel = getattr(lib, f"{prefix}_get_parallel{suffix}", None)
-            if get is None or set_ is None or parallel is None:
-                continue
-            get.restype, parallel.restype = ctypes.c_int, ctypes.c_int
-            set_.argtypes, set_.restype = [ctypes.c_int], None
-            if parallel() != 1:  # 0: no threads, 2: OpenMP (its own thread rules)
-                return None
-            return get, set_
-    return None
-
-
-_OPENBLAS = _OpenBlas()
+_OPENBLAS = OPENBLAS  # NumPy's OpenBLAS thread count, shared with blas.matmul
 _POOL: list[tuple[int, ThreadPoolExecutor]] = []  # (pid, pool): a forked child makes its own
 _POOL_LOCK = threading.Lock()
 
@@ -273,11 +204,15 @@ def _run(
     and taking the next range when done with one: up to UNITS_PER_THREAD ranges a thread,
     so a thread slowed down (a busy core) takes fewer. Results come back in range order,
     and a range's result never depends on which thread ran it, so sums of them are the
-    same whatever the timing.
+    same whatever the timing. GEMMs (``blas``) run on BLAS's saved thread count on one
+    thread, on one BLAS thread in several (``blas.OpenBlas``: never both at once).
     """
     chunks = -(-n // step)
     threads = min(threads, chunks)
     if threads < 2:
+        if blas and _OPENBLAS.available():
+            with _OPENBLAS.mode(False):
+                return [make()(0, n)]
         return [make()(0, n)]
     per = -(-chunks // min(chunks, UNITS_PER_THREAD * threads)) * step
     ranges = [(lo, min(n, lo + per)) for lo in range(0, n, per)]

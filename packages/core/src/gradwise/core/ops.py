@@ -18,6 +18,7 @@ from gradwise.core._kernels import activation as _act
 from gradwise.core._kernels import optim as _opt
 from gradwise.core._kernels import reduce as _red
 from gradwise.core._kernels import softmax as _sm
+from gradwise.core.blas import matmul as _mm
 from gradwise.core.dtypes import Array, Axis, Shape, contiguous
 
 # ---------------------------------------------------------------------------------------
@@ -861,7 +862,7 @@ def matmul(a: Array, b: Array) -> Array:
             f"({k_a} != {k_b})"
         )
     try:
-        out: Array = np.matmul(a, b)
+        out: Array = _mm(a, b)
     except ValueError as exc:
         raise ValueError(
             f"matmul: batch shapes of {fmt_shape(a.shape)} and {fmt_shape(b.shape)} "
@@ -876,20 +877,20 @@ def matmul_backward(a: Array, b: Array, grad: Array) -> tuple[Array, Array]:
     if a.ndim == 1 and b.ndim == 1:
         return g * b, g * a
     if a.ndim == 1:
-        da = np.matmul(g[..., None, :], np.swapaxes(b, -1, -2))[..., 0, :]
+        da = _mm(g[..., None, :], np.swapaxes(b, -1, -2))[..., 0, :]
         db = a[:, None] * g[..., None, :]
         return unbroadcast(da, a.shape), unbroadcast(db, b.shape)
     if b.ndim == 1:
         da = g[..., :, None] * b
-        db = np.matmul(np.swapaxes(a, -1, -2), g[..., :, None])[..., 0]
+        db = _mm(np.swapaxes(a, -1, -2), g[..., :, None])[..., 0]
         return unbroadcast(da, a.shape), unbroadcast(db, b.shape)
     if b.ndim == 2:
         # (..., m, k) @ (k, n): fold the batch into rows, one GEMM each and no batch loop.
         k, n = b.shape
         g2 = g.reshape(-1, n)
-        return np.matmul(g2, b.T).reshape(a.shape), np.matmul(a.reshape(-1, k).T, g2)
-    da = np.matmul(g, np.swapaxes(b, -1, -2))
-    db = np.matmul(np.swapaxes(a, -1, -2), g)
+        return _mm(g2, b.T).reshape(a.shape), _mm(a.reshape(-1, k).T, g2)
+    da = _mm(g, np.swapaxes(b, -1, -2))
+    db = _mm(np.swapaxes(a, -1, -2), g)
     return unbroadcast(da, a.shape), unbroadcast(db, b.shape)
 
 

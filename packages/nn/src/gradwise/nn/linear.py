@@ -10,6 +10,7 @@ import numpy as np
 from gradwise.autograd import Tensor
 from gradwise.autograd.function import Grads, Op
 from gradwise.core import ops as cops
+from gradwise.core.blas import matmul as _mm
 from gradwise.core.dtypes import Array, as_dtype
 from gradwise.nn import init
 from gradwise.nn.module import _Unary
@@ -32,7 +33,7 @@ class LinearFunction(Op):
     def forward(self, x: Array, w: Array, *b: Array) -> Array:
         """Compute the affine map of the last axis of ``x``."""
         x2 = x.reshape(math.prod(x.shape[:-1]), w.shape[1])
-        y = np.matmul(x2, w.T)
+        y = _mm(x2, w.T)
         if b:
             y += b[0]
         self.s_x2, self.s_w, self.x_shape = x2, w, x.shape
@@ -46,9 +47,9 @@ class LinearFunction(Op):
         w, x2 = self.s_w, self.s_x2
         dy = np.zeros((x2.shape[0], w.shape[0]), dtype=out.dtype)
         if tx is not None:
-            dy += np.matmul(tx.reshape(x2.shape), w.T)
+            dy += _mm(tx.reshape(x2.shape), w.T)
         if tw is not None:
-            dy += np.matmul(x2, tw.T)
+            dy += _mm(x2, tw.T)
         if tb and tb[0] is not None:
             dy += tb[0]
         return dy.reshape(out.shape)
@@ -58,8 +59,8 @@ class LinearFunction(Op):
         w, x2 = self.s_w, self.s_x2
         g2 = grad.reshape(x2.shape[0], w.shape[0])
         inputs = self.inputs
-        dx = None if inputs[0] is None else np.matmul(g2, w).reshape(self.x_shape)
-        dw = None if inputs[1] is None else np.matmul(g2.T, x2)
+        dx = None if inputs[0] is None else _mm(g2, w).reshape(self.x_shape)
+        dw = None if inputs[1] is None else _mm(g2.T, x2)
         if len(inputs) == 2:
             return dx, dw
         db = None if inputs[2] is None else _add_reduce(g2, axis=0)  # g2.sum(axis=0)
@@ -77,7 +78,7 @@ class _LinearBias(LinearFunction):
     def forward(self, x: Array, w: Array, b: Array) -> Array:  # type: ignore[override]
         """Compute the affine map of the last axis of ``x``, plus the bias."""
         x2 = x if x.ndim == 2 else x.reshape(math.prod(x.shape[:-1]), w.shape[1])
-        y = np.matmul(x2, w.T)
+        y = _mm(x2, w.T)
         y += b
         self.s_x2, self.s_w, self.x_shape = x2, w, x.shape
         out: Array = y.reshape(*x.shape[:-1], w.shape[0])
