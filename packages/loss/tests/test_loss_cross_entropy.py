@@ -385,3 +385,39 @@ def test_cross_entropy_property(
     # the gradient of every row sums to 0 over the classes (for unit weights)
     if not weighted:
         np.testing.assert_allclose(xt.grad.numpy().sum(1), 0.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_cross_entropy_tensor_targets_take_the_same_path_to_the_same_bits(
+    dtype: type[np.floating], reduction: str
+) -> None:
+    # Tensor logits and int64 Tensor targets skip the option checks' calls (the training
+    # step's case); a NumPy target goes through them. Same node, same values, same grads.
+    results = []
+    for as_tensor in (True, False):
+        x = tensor(np.array(X, dtype=dtype), requires_grad=True)
+        t = np.array([1, 3, -100])
+        out = L.cross_entropy(x, tensor(t) if as_tensor else t, reduction=reduction)
+        out.backward()
+        assert out.dtype == dtype and out.grad_fn is not None
+        assert out.grad_fn.name() == "CrossEntropyLossBackward"
+        assert x.grad is not None
+        results.append((out.numpy(), x.grad.numpy()))
+    assert np.array_equal(results[0][0], results[1][0])
+    assert np.array_equal(results[0][1], results[1][1])
+
+
+def test_cross_entropy_tensor_targets_report_the_same_errors() -> None:
+    x = tensor(np.zeros((3, 4)))
+    with pytest.raises(IndexError, match="cross_entropy: target 4 at position 1 is out of range"):
+        L.cross_entropy(x, tensor(np.array([0, 4, 1])))
+    with pytest.raises(ValueError, match=r"cross_entropy: target shape \(4,\) does not match"):
+        L.cross_entropy(x, tensor(np.array([0, 1, 2, 3])))
+    with pytest.raises(TypeError, match="label_smoothing must be a real number"):
+        L.cross_entropy(x, tensor(np.array([0, 1, 2])), label_smoothing=False)
+    with pytest.raises(ValueError, match="cross_entropy: 'mean ' is not a valid value"):
+        L.cross_entropy(x, tensor(np.array([0, 1, 2])), reduction="mean ")
+    x32 = tensor(np.zeros((3, 4), dtype=np.float32))
+    out = L.cross_entropy(x32, tensor(np.array([0, 1, 2], dtype=np.int32)))  # general path
+    assert out.dtype == np.float32

@@ -26,6 +26,7 @@ from gradwise.loss._common import (
 )
 
 _add_reduce: Any = np.add.reduce  # np.sum without its Python-level dispatch (same sums)
+_F32, _F64, _I64 = np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64)
 
 # ---- layout: classes on axis 1 <-> rows of (M, C) -----------------------------------------
 
@@ -307,6 +308,32 @@ def cross_entropy(
         TypeError: non-float input, float targets of the class-index shape.
         IndexError: a class index outside ``[0, C)`` that is not ``ignore_index``.
     """
+    if (
+        type(input) is Tensor
+        and type(target) is Tensor
+        and weight is None
+        and (reduction == "mean" or reduction == "sum")
+        and (type(label_smoothing) is float or type(label_smoothing) is int)
+        and label_smoothing == 0
+    ):
+        # the common case (a training step's loss) in a few reads, without the checks'
+        # calls: float logits (N, C) against int64 class indices (N,)
+        xd, td = input.data, target.data
+        dt = xd.dtype
+        if (
+            (dt is _F32 or dt is _F64)
+            and xd.ndim == 2
+            and td.dtype is _I64
+            and td.shape == xd.shape[:1]
+        ):
+            return CrossEntropyLoss.apply(
+                input,
+                target=td,
+                weight=None,
+                ignore_index=int(ignore_index),
+                label_smoothing=0.0,
+                reduction=reduction,
+            )
     op = "cross_entropy"
     x = float_input(input, op)
     check_reduction(reduction, op)
