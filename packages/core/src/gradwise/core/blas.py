@@ -92,7 +92,8 @@ class OpenBlas:
     """
 
     def __init__(self) -> None:
-        self.cond = threading.Condition(threading.Lock())
+        self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)  # the same lock, for waiting on it
         self.active = 0  # blocks running in the current mode
         self.waiting = 0  # threads waiting for the other mode
         self.serial = False  # the current mode: BLAS is at one thread
@@ -103,7 +104,7 @@ class OpenBlas:
     def available(self) -> bool:
         """Whether NumPy's BLAS is an OpenBLAS whose thread count gradwise can set."""
         if not self.searched:
-            with self.cond:
+            with self.lock:
                 if not self.searched:
                     self.found = _find_openblas()
                     self.searched = True
@@ -111,13 +112,18 @@ class OpenBlas:
 
     def enter(self, serial: bool) -> None:
         """Start a block of mode ``serial``: wait for the other mode's blocks to finish."""
-        assert self.found is not None
-        with self.cond:
+        lock = self.lock
+        lock.acquire()  # the plain lock: a Condition's own __enter__ costs a Python call
+        try:
+            if self.serial is serial and not self.waiting:
+                self.active += 1  # the common case: the mode BLAS is in, nobody waiting
+                return
             while self.active and (self.serial != serial or self.waiting):
                 self.waiting += 1
                 self.cond.wait()
                 self.waiting -= 1
             if self.serial != serial:
+                assert self.found is not None
                 get, set_ = self.found
                 if serial:
                     self.saved = get()  # the user may have changed it (threadpoolctl)
@@ -127,13 +133,17 @@ class OpenBlas:
                     set_(self.saved)
                 self.serial = serial
             self.active += 1
+        finally:
+            lock.release()
 
     def leave(self) -> None:
         """End a block started with :meth:`enter`."""
-        with self.cond:
-            self.active -= 1
-            if not self.active and self.waiting:
-                self.cond.notify_all()
+        lock = self.lock
+        lock.acquire()
+        self.active -= 1
+        if not self.active and self.waiting:
+            self.cond.notify_all()
+        lock.release()
 
     @contextmanager
     def mode(self, serial: bool) -> Iterator[None]:
@@ -159,11 +169,24 @@ def matmul(a: Array, b: Array, out: Array | None = None) -> Array:
         return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
     m = a.shape[-2] if a.ndim > 1 else 1
     n = b.shape[-1] if b.ndim > 1 else 1
-    blas.enter(m * n * a.shape[-1] <= SERIAL_MNK)
+    small = m * n * a.shape[-1] <= SERIAL_MNK
+    # enter() and leave() written in for the common case (BLAS already in this mode)
+    lock = blas.lock
+    lock.acquire()
+    if blas.serial is small and not blas.waiting:
+        blas.active += 1
+        lock.release()
+    else:
+        lock.release()
+        blas.enter(small)
     try:
         result: Array = np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
     finally:
-        blas.leave()
+        lock.acquire()
+        blas.active -= 1
+        if not blas.active and blas.waiting:
+            blas.cond.notify_all()
+        lock.release()
     return result
 
 
