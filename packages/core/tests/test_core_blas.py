@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -130,7 +130,9 @@ def _reference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @needs_openblas
-def test_python_threads_mixing_sizes_get_the_same_bits_as_one_thread() -> None:
+def test_python_threads_mixing_sizes_get_the_same_bits_as_one_thread(
+    run_threads: Callable[[Callable[[int], None], int], None],
+) -> None:
     before = _count()
     rng = np.random.default_rng(2)
     pairs = [
@@ -141,21 +143,12 @@ def test_python_threads_mixing_sizes_get_the_same_bits_as_one_thread() -> None:
         for m, n in ((8, 8), (300, 300), (64, 128), (200, 50), (128, 64))
     ]
     wants = [_reference(a, b) for a, b in pairs]
-    errors: list[BaseException] = []
 
     def work(i: int) -> None:
-        try:
-            for j in range(60):
-                k = (i + j) % len(pairs)
-                assert np.array_equal(blas.matmul(*pairs[k]), wants[k]), pairs[k][0].shape
-        except BaseException as exc:
-            errors.append(exc)
+        for j in range(60):
+            k = (i + j) % len(pairs)
+            assert np.array_equal(blas.matmul(*pairs[k]), wants[k]), pairs[k][0].shape
 
-    workers = [threading.Thread(target=work, args=(i,)) for i in range(4)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    assert not errors, errors
+    run_threads(work, 4)
     blas.restore()
     assert _count() == before and not blas.OPENBLAS.active
