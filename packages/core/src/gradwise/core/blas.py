@@ -5,9 +5,10 @@ split loses whenever the product sits among other work, as in a small MLP's trai
 step: the second thread has gone to sleep between products, and waking it costs more
 than it saves. Measured on the 2-core development host (medians): a 64x64x128 product
 alone takes 26.6 us on one thread and 34.2 us on two; 256x256x10 takes 51.1 us against
-36.9 us, so two threads win from there on. The small MLP benchmark's training step took 5
-to 13% less time in each of four runs with its products (M*N*K = 524,288 and less) on
-one thread.
+36.9 us, so two threads win from there on. Setting the count before each product (with
+no modes yet) made the small MLP benchmark's step (M*N*K = 524,288 and less) 5 to 13%
+faster in each of four runs; with the modes below, an A/B of 40 rounds each on a noisy
+day moved the medians by -8% to +13% and the minimums by -15% to -16%.
 
 So :func:`matmul` runs a product with M*N*K at most :data:`SERIAL_MNK` on one BLAS
 thread, and a larger one on the count BLAS had when gradwise last lowered it. OpenBLAS's
@@ -16,7 +17,9 @@ float32 GEMM rounds differently on one thread than on two (a few units in the la
 count a product runs on must not depend on timing: each product runs inside
 :meth:`OpenBlas.mode`, and products of the two modes never overlap. Python threads whose
 products are of one mode run them concurrently; a thread wanting the other mode waits
-for those in flight to finish. The count changes only when the mode does (about 1 us).
+for those in flight to finish (so blocks must not nest: :func:`matmul` is a leaf, and
+inside a block only ``np.matmul`` runs). The count changes only when the mode does
+(about 1 us); entering and leaving a block costs about 0.5 us.
 A convolution's worker threads run in the one-thread mode (:meth:`OpenBlas.single`). This
 needs NumPy's BLAS to be the pthreads OpenBLAS that NumPy's wheels ship; with any other
 BLAS :func:`matmul` is plain ``np.matmul``, and with ``SERIAL_MNK = 0`` every product runs

@@ -204,8 +204,9 @@ def _run(
     and taking the next range when done with one: up to UNITS_PER_THREAD ranges a thread,
     so a thread slowed down (a busy core) takes fewer. Results come back in range order,
     and a range's result never depends on which thread ran it, so sums of them are the
-    same whatever the timing. GEMMs (``blas``) run on BLAS's saved thread count on one
-    thread, on one BLAS thread in several (``blas.OpenBlas``: never both at once).
+    same whatever the timing. With ``blas``, the GEMMs in ``work`` run on BLAS's saved
+    thread count when one thread runs them all, and on one BLAS thread each when several
+    do (the two modes of ``blas.OpenBlas``, which never overlap).
     """
     chunks = -(-n // step)
     threads = min(threads, chunks)

@@ -312,6 +312,7 @@ def cross_entropy(
         type(input) is Tensor
         and type(target) is Tensor
         and weight is None
+        and type(reduction) is str
         and (reduction == "mean" or reduction == "sum")
         and (type(label_smoothing) is float or type(label_smoothing) is int)
         and label_smoothing == 0
