@@ -5,6 +5,7 @@ Each fast path must give exactly what the generic path gives; these tests run bo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -36,11 +37,43 @@ def _leaf(values: Any, dtype: str = "float32") -> Tensor:
 
 
 def test_builtin_ops_get_a_specialised_apply() -> None:
-    for cls in (Add, Mul, Sum, Reshape, PowScalar):
+    x = _leaf([1.0, 2.0])
+    calls: dict[type[Op], Callable[[], Tensor]] = {
+        Add: lambda: Add.apply(x, x),
+        Mul: lambda: Mul.apply(x, x),
+        Sum: lambda: Sum.apply(x, axis=None, keepdims=False),
+        Reshape: lambda: Reshape.apply(x, shape=(2, 1)),
+        PowScalar: lambda: PowScalar.apply(x, p=2.0),
+    }
+    for cls, call in calls.items():
+        call()  # the first call puts the specialised apply in place
         fn = cls.__dict__["apply"].__func__
         assert fn is not _GENERIC
         assert "def apply(cls, _x0" in fn.__source__
     assert Mul.apply.__doc__ == Op.apply.__doc__
+
+
+def test_apply_is_specialised_on_first_use_and_only_once() -> None:
+    class Twice(Op):
+        __slots__ = ()
+
+        def forward(self, x: Arr) -> Arr:
+            return x * 2
+
+        def backward(self, grad: Arr) -> Grads:
+            return (grad * 2,)
+
+    stand_in = Twice.__dict__["apply"].__func__
+    assert not hasattr(stand_in, "__source__")  # nothing written out at class creation
+    assert Twice.apply.__doc__ == Op.apply.__doc__
+    x = _leaf([1.0, 2.0])
+    y = Twice.apply(x)
+    fast = Twice.__dict__["apply"].__func__
+    assert fast is not stand_in and "def apply(cls, _x0" in fast.__source__
+    Twice.apply(y).sum().backward()
+    assert Twice.__dict__["apply"].__func__ is fast
+    assert x.grad is not None
+    np.testing.assert_array_equal(x.grad.numpy(), [4.0, 4.0])
 
 
 def test_signatures_that_do_not_fit_keep_the_generic_apply() -> None:
@@ -78,13 +111,13 @@ def test_signatures_that_do_not_fit_keep_the_generic_apply() -> None:
     class SubCustom(Custom):
         __slots__ = ()
 
-    for cls in (Varargs, Defaulted):
-        assert cls.apply.__func__ is _GENERIC  # type: ignore[attr-defined]
-    assert SubCustom.apply.__func__ is Custom.__dict__["apply"].__func__  # type: ignore[attr-defined]
     x = _leaf([1.0, 2.0])
     (Varargs.apply(x, x).sum() + Defaulted.apply(x).sum() + SubCustom.apply(x).sum()).backward()
     assert x.grad is not None
     np.testing.assert_array_equal(x.grad.numpy(), [5.0, 5.0])
+    for cls in (Varargs, Defaulted):  # after their first call
+        assert cls.apply.__func__ is _GENERIC  # type: ignore[attr-defined]
+    assert SubCustom.apply.__func__ is Custom.__dict__["apply"].__func__  # type: ignore[attr-defined]
 
 
 def test_specialised_apply_keeps_keyword_defaults_and_names() -> None:

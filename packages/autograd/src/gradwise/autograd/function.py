@@ -132,9 +132,8 @@ class Op(Node):
         cls._releases = bool(names) or cls.release is not Op.release
         inherited = getattr(cls.apply, "__func__", None)
         if "apply" not in cls.__dict__ and getattr(inherited, "_generic", False):
-            fast = _specialised_apply(cls)
-            if fast is not None:
-                cls.apply = classmethod(fast)  # type: ignore[method-assign,assignment]
+            # specialised on first use: writing out ~120 ops' apply at import took 25-55 ms
+            cls.apply = classmethod(_lazy_apply(cls))  # type: ignore[method-assign,assignment]
 
     def forward(self, *args: Any, **kwargs: Any) -> Array:
         """Compute the output array from the input arrays."""
@@ -327,6 +326,26 @@ def _make_release(names: tuple[str, ...]) -> Any:
 
 
 Op.apply.__func__._generic = True  # type: ignore[attr-defined]
+
+
+def _lazy_apply(owner: type[Op]) -> Any:
+    """A stand-in ``apply`` for ``owner`` that, on its first call, puts the specialised
+    one (or the generic one, where ``forward``'s signature does not fit) in its place.
+    Subclasses of ``owner`` treat it as generic, so they get their own.
+    """
+    generic = Op.apply.__func__  # type: ignore[attr-defined]
+
+    def apply(cls: type[Op], *inputs: Any, **kwargs: Any) -> Tensor:
+        if cls is not owner:  # pragma: no cover - subclasses get their own stand-in
+            return generic(cls, *inputs, **kwargs)  # type: ignore[no-any-return]
+        if getattr(owner.__dict__.get("apply"), "__func__", None) is apply:  # not done yet
+            fast = _specialised_apply(owner)
+            owner.apply = classmethod(fast if fast is not None else generic)  # type: ignore[method-assign,assignment]
+        return owner.apply(*inputs, **kwargs)
+
+    apply._generic = True  # type: ignore[attr-defined]
+    apply.__doc__ = generic.__doc__
+    return apply
 
 
 _RESERVED = frozenset({"cls"})
