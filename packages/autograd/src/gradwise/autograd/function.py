@@ -336,12 +336,13 @@ def _lazy_apply(owner: type[Op]) -> Any:
     generic = Op.apply.__func__  # type: ignore[attr-defined]
 
     def apply(cls: type[Op], *inputs: Any, **kwargs: Any) -> Tensor:
-        if cls is not owner:  # pragma: no cover - subclasses get their own stand-in
-            return generic(cls, *inputs, **kwargs)  # type: ignore[no-any-return]
-        if getattr(owner.__dict__.get("apply"), "__func__", None) is apply:  # not done yet
+        current = owner.__dict__["apply"]
+        if current.__func__ is apply:  # the first call (another thread may race: harmless)
             fast = _specialised_apply(owner)
-            owner.apply = classmethod(fast if fast is not None else generic)  # type: ignore[method-assign,assignment]
-        return owner.apply(*inputs, **kwargs)
+            current = classmethod(fast if fast is not None else generic)
+            owner.apply = current  # type: ignore[method-assign,assignment]
+        # cls, not owner: a subclass's own apply may reach this through super()
+        return current.__func__(cls, *inputs, **kwargs)  # type: ignore[no-any-return]
 
     apply._generic = True  # type: ignore[attr-defined]
     apply.__doc__ = generic.__doc__
