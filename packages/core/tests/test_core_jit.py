@@ -107,6 +107,24 @@ def test_loading_kernels_skips_numbas_scipy_blas_probe_and_user_jit_still_works(
     assert probed == ["True", "True", "14.0", "True"]
 
 
+_SCIPY_AT_IMPORT_CODE = """
+    import sys
+    import gradwise.core
+    hidden = "scipy" in sys.modules
+    import scipy
+    print(hidden, sys.modules["scipy"] is scipy, scipy.__version__ > "1")
+    """
+
+
+def test_importing_gradwise_does_not_import_scipy_and_scipy_imports_after() -> None:
+    pytest.importorskip("scipy")
+    assert _run(_SCIPY_AT_IMPORT_CODE).split() == ["False", "True", "True"]
+    # as Numba does on its own: with the probe on, or when SciPy came first
+    assert _run(_SCIPY_AT_IMPORT_CODE, GRADWISE_NUMBA_BLAS_PROBE="1").split()[0] == "True"
+    first = "import scipy\n" + textwrap.dedent(_SCIPY_AT_IMPORT_CODE)
+    assert _run(first).split() == ["True", "True", "True"]
+
+
 @pytest.mark.skipif(JIT_DISABLED, reason="measures compiled kernels")
 def test_second_process_loads_kernels_from_cache() -> None:
     code = """

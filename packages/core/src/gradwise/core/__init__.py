@@ -5,7 +5,10 @@ typed compute API the other gradwise packages call; it is the only user of the p
 Numba kernels.
 """
 
-from gradwise.core import ops
+from gradwise.core import (
+    _config,  # noqa: F401  # first: it imports Numba (see its docstring)
+    ops,
+)
 from gradwise.core._jit import cache_enabled
 from gradwise.core.dtypes import (
     Array,
