@@ -7,6 +7,11 @@ with contenders interleaved (their order rotates each round), a pause before eve
 block, and the median and minimum over the rounds. PyTorch is timed when importable
 (optional); the goal is judged on gradwise's median.
 
+Beside them, two yardsticks for the machine at hand: "numpy" does the same arithmetic by
+hand, and "bare" is the least a dynamic graph written in Python does
+(``benchmarks/bare_graph.py``: no checks, grad modes or version counters), the floor of
+any framework whose ops are Python.
+
     python benchmarks/overhead.py [--rounds 7] [--pause 0.25] [--no-torch]
 """
 
@@ -17,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from bare_graph import Bare
 from benchlib import interleaved, try_import_torch
 
 import gradwise.autograd as ag
@@ -28,6 +34,11 @@ def _cases(n: int, torch: Any) -> list[tuple[str, dict[str, Callable[[], object]
     nb = rng.standard_normal(n).astype(np.float32)
     a = ag.tensor(na, requires_grad=True)
     b = ag.tensor(nb, requires_grad=True)
+    ba, bb = Bare(na), Bare(nb)
+    (ba * bb).sum().backward()  # the yardstick computes what gradwise does
+    (a * b).sum().backward()
+    assert a.grad is not None
+    assert np.array_equal(ba.grad, a.grad.numpy()), "bare_graph and gradwise disagree"
 
     def np_backward() -> object:
         # the same work by hand: forward product and sum, backward gradients
@@ -38,10 +49,12 @@ def _cases(n: int, torch: Any) -> list[tuple[str, dict[str, Callable[[], object]
 
     add: dict[str, Callable[[], object]] = {
         "gradwise": lambda: a + b,
+        "bare": lambda: ba + bb,
         "numpy": lambda: na + nb,
     }
     bwd: dict[str, Callable[[], object]] = {
         "gradwise": lambda: (a * b).sum().backward(),
+        "bare": lambda: (ba * bb).sum().backward(),
         "numpy": np_backward,
     }
     if torch is not None:
@@ -100,7 +113,7 @@ def main() -> None:
     torch = None if args.no_torch else try_import_torch()
     if torch is not None:
         torch.set_num_threads(2)
-    names = ["gradwise", "numpy"] + (["torch"] if torch is not None else [])
+    names = ["gradwise", "bare", "numpy"] + (["torch"] if torch is not None else [])
     versions = f"numpy {np.__version__}" + (f", torch {torch.__version__}" if torch else "")
     print(f"{args.rounds} interleaved rounds, {args.pause} s pause per block; {versions}")
     head = (
