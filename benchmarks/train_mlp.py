@@ -239,6 +239,35 @@ _STARTUP = textwrap.dedent(
     """
 )
 
+# The floor of any program whose kernels are Numba's: import NumPy and Numba, then load one
+# trivial kernel from the disk cache (Numba sets up its typing and lowering registries on the
+# first load). SciPy is hidden as gradwise hides it (see gradwise.core._config._import_numba
+# and _jit.numba_array_functions), so the two do the same non-optional work.
+_NUMBA_FLOOR = textwrap.dedent(
+    """
+    import sys
+    import time
+    t0 = time.perf_counter()
+    import numpy as np
+    sys.modules["scipy"] = sys.modules["scipy.linalg"] = None
+    import numba
+    del sys.modules["scipy"]
+    t1 = time.perf_counter()
+
+    @numba.njit(cache=True)
+    def total(x):
+        s = 0.0
+        for v in x:
+            s += v
+        return s
+
+    total(np.ones(3))
+    del sys.modules["scipy.linalg"]
+    t2 = time.perf_counter()
+    print(t1 - t0, t2 - t0)
+    """
+)
+
 _NO_SCIPY = "import sys; sys.modules['scipy'] = None  # as on a machine without SciPy\n"
 
 _MEMORY = textwrap.dedent(
@@ -293,32 +322,49 @@ def _python(code: str, *args: str, env: dict[str, str] | None = None) -> list[fl
     return [float(v) for v in out.stdout.split()]
 
 
+def _python_file(path: str, env: dict[str, str]) -> list[float]:
+    out = subprocess.run(
+        [sys.executable, path], capture_output=True, text=True, env=env, check=True
+    )
+    return [float(v) for v in out.stdout.split()]
+
+
 def run_startup(repeats: int) -> None:
     print(
         "\nstart-up: import, then import plus one training step (small MLP), fresh process;"
-        "\n(bytecode caching on, as on a user's machine: PYTHONDONTWRITEBYTECODE is unset)"
+        "\n(bytecode caching on, as on a user's machine: PYTHONDONTWRITEBYTECODE is unset);"
+        "\nNumba's floor, in the same rounds: NumPy and Numba imported, one cached kernel loaded"
     )
     for opt in ("SGD", "Adam"):
         code = _STARTUP.format(opt=opt)
         with tempfile.TemporaryDirectory() as cache:
             env = dict(os.environ, NUMBA_CACHE_DIR=cache)
             env.pop("PYTHONDONTWRITEBYTECODE", None)
+            floor_script = os.path.join(cache, "numba_floor.py")  # Numba caches only files
+            with open(floor_script, "w") as f:
+                f.write(_NUMBA_FLOOR)
+            _python_file(floor_script, env=env)  # compiles and caches its kernel
             _python("import gradwise.nn, gradwise.optim, gradwise.loss", env=env)  # .pyc files
             cold = _python(code, env=env)
-            warm = [_python(code, env=env) for _ in range(repeats)]
-            bare = [_python(_NO_SCIPY + code, env=env) for _ in range(repeats)]
-        warm_total = sorted(w[1] for w in warm)
-        bare_total = sorted(w[1] for w in bare)
+            warm, bare, floor = [], [], []
+            for _ in range(repeats):  # interleaved
+                warm.append(_python(code, env=env)[1])
+                bare.append(_python(_NO_SCIPY + code, env=env)[1])
+                floor.append(_python_file(floor_script, env=env)[1])
         print(
             f"  {opt:<5} cold (empty cache): import {cold[0]:.2f} s, first step done at "
-            f"{cold[1]:.2f} s | warm: import {min(w[0] for w in warm):.2f} s, first step "
-            f"done at median {warm_total[len(warm_total) // 2]:.2f} s (min {warm_total[0]:.2f})"
-            f" | warm, SciPy hidden: median {bare_total[len(bare_total) // 2]:.2f} s"
+            f"{cold[1]:.2f} s | warm: first step done at {_med_min(warm)}"
+            f" | warm, SciPy hidden: {_med_min(bare)} | Numba's floor: {_med_min(floor)}"
         )
     print(
         "  (Numba's BLAS probe would import scipy.linalg, if installed, as it loads its first"
         "\n  kernel: about 0.2 s; gradwise skips that probe unless GRADWISE_NUMBA_BLAS_PROBE=1.)"
     )
+
+
+def _med_min(seconds: list[float]) -> str:
+    s = sorted(seconds)
+    return f"median {s[len(s) // 2]:.2f} s (min {s[0]:.2f})"
 
 
 def run_memory(torch_available: bool, threads: int) -> None:
