@@ -1,4 +1,4 @@
-"""The least a dynamic autograd graph written in Python does: a yardstick, not a library.
+"""A bare dynamic autograd graph written in Python: a yardstick, not a library.
 
 ``benchmarks/overhead.py`` times it beside gradwise to show where the floor of a Python
 framework lies on the machine at hand. A tensor is an array, a gradient and a node; a node

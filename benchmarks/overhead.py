@@ -8,9 +8,9 @@ block, and the median and minimum over the rounds. PyTorch is timed when importa
 (optional); the goal is judged on gradwise's median.
 
 Beside them, two yardsticks for the machine at hand: "numpy" does the same arithmetic by
-hand, and "bare" is the least a dynamic graph written in Python does
-(``benchmarks/bare_graph.py``: no checks, grad modes or version counters), the floor of
-any framework whose ops are Python.
+hand, and "bare" is a bare dynamic graph written in Python (``benchmarks/bare_graph.py``:
+one Python call per op, no checks, grad modes or version counters), a yardstick for the
+floor of any framework whose ops are Python calls.
 
     python benchmarks/overhead.py [--rounds 7] [--pause 0.25] [--no-torch]
 """

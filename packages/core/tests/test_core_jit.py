@@ -110,9 +110,9 @@ def test_loading_kernels_skips_numbas_scipy_blas_probe_and_user_jit_still_works(
 _SCIPY_AT_IMPORT_CODE = """
     import sys
     import gradwise.core
-    hidden = "scipy" in sys.modules
+    imported = "scipy" in sys.modules
     import scipy
-    print(hidden, sys.modules["scipy"] is scipy, scipy.__version__ > "1")
+    print(imported, sys.modules["scipy"] is scipy, scipy.__version__ > "1")
     """
 
 

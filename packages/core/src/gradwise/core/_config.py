@@ -42,7 +42,7 @@ def _import_numba() -> None:
     """Import Numba without letting it import SciPy.
 
     Numba's ``__init__`` imports ``scipy`` only to refuse a SciPy older than 1.0 (which no
-    Python that Numba supports can run): 20-28 ms of a 0.9 s warm start here, for a package
+    Python that Numba supports can run): 20-50 ms of a 0.9-1.1 s warm start here, for a package
     gradwise does not use. While Numba imports, ``import scipy`` raises ImportError (which
     Numba's check catches); afterwards SciPy imports as usual. Nothing is hidden when Numba
     or SciPy is already imported, or with ``GRADWISE_NUMBA_BLAS_PROBE=1``.
