@@ -241,7 +241,7 @@ _STARTUP = textwrap.dedent(
 
 # The floor of any program whose kernels are Numba's: import NumPy and Numba, then load one
 # trivial kernel from the disk cache (Numba sets up its typing and lowering registries on the
-# first load). SciPy is hidden as gradwise hides it (see gradwise.core._config._import_numba
+# first load). SciPy is hidden as gradwise hides it (see gradwise.core._config.import_hiding
 # and _jit.numba_array_functions), so the two do the same non-optional work.
 _NUMBA_FLOOR = textwrap.dedent(
     """

@@ -3,7 +3,7 @@
 ``GRADWISE_NUMBA_CACHE=0`` turns the on-disk kernel cache off.
 ``GRADWISE_PARALLEL_MIN_SIZE=N`` overrides every kernel's measured parallel threshold.
 ``GRADWISE_NUMBA_BLAS_PROBE=1`` lets Numba import SciPy as it does on its own: at its import
-(``_import_numba``) and when it loads its array functions (``_jit.numba_array_functions``).
+(below) and when it loads its array functions (``_jit.numba_array_functions``).
 
 This module is the first of gradwise's to import Numba (``gradwise.core`` imports it first).
 """
@@ -38,32 +38,32 @@ CACHE: bool = _env_flag("GRADWISE_NUMBA_CACHE", True)
 BLAS_PROBE: bool = _env_flag("GRADWISE_NUMBA_BLAS_PROBE", False)
 
 
-def _import_numba() -> None:
-    """Import Numba without letting it import SciPy.
-
-    Numba's ``__init__`` imports ``scipy`` only to refuse a SciPy older than 1.0 (which no
-    Python that Numba supports can run): 20-50 ms of a 0.9-1.1 s warm start here, for a package
-    gradwise does not use. While Numba imports, ``import scipy`` raises ImportError (which
-    Numba's check catches); afterwards SciPy imports as usual. Nothing is hidden when Numba
-    or SciPy is already imported, or with ``GRADWISE_NUMBA_BLAS_PROBE=1``.
+def import_hiding(module: str, hidden: str) -> None:
+    """Import ``module`` while ``import hidden`` raises ImportError; afterwards ``hidden``
+    imports as usual. Holds the interpreter's import lock throughout, so no other thread
+    imports (and finds ``hidden`` missing) meanwhile.
     """
-    if BLAS_PROBE or "numba" in sys.modules or "scipy" in sys.modules:
-        return
     import _imp
+    import importlib
 
-    _imp.acquire_lock()  # no other thread imports (and finds SciPy hidden) meanwhile
+    _imp.acquire_lock()
     try:
-        sys.modules["scipy"] = None  # type: ignore[assignment]  # import -> ImportError
+        sys.modules[hidden] = None  # type: ignore[assignment]  # import -> ImportError
         try:
-            import numba  # noqa: F401
+            importlib.import_module(module)
         finally:
-            if sys.modules.get("scipy", 0) is None:
-                del sys.modules["scipy"]
+            if sys.modules.get(hidden, 0) is None:
+                del sys.modules[hidden]
     finally:
         _imp.release_lock()
 
 
-_import_numba()
+# Numba's __init__ imports SciPy only to refuse a SciPy older than 1.0 (which no Python that
+# Numba supports can run): 20-50 ms of a 0.9-1.1 s warm start here, for a package gradwise
+# does not use; its check passes when the import fails. Nothing is hidden when Numba or
+# SciPy is already imported, or with GRADWISE_NUMBA_BLAS_PROBE=1.
+if not (BLAS_PROBE or "numba" in sys.modules or "scipy" in sys.modules):
+    import_hiding("numba", "scipy")
 
 import numba  # noqa: E402
 

@@ -76,25 +76,7 @@ def numba_array_functions() -> None:
     _array_functions_loaded = True
     if _config.BLAS_PROBE or "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
         return
-    with _import_lock():
-        sys.modules["scipy.linalg"] = None  # type: ignore[assignment]  # import -> ImportError
-        try:
-            import numba.np.arraymath  # noqa: F401
-        finally:
-            if sys.modules.get("scipy.linalg", 0) is None:
-                del sys.modules["scipy.linalg"]
-
-
-@contextmanager
-def _import_lock() -> Iterator[None]:
-    """Hold the interpreter's global import lock (no other thread imports meanwhile)."""
-    import _imp
-
-    _imp.acquire_lock()
-    try:
-        yield
-    finally:
-        _imp.release_lock()
+    _config.import_hiding("numba.np.arraymath", "scipy.linalg")
 
 
 def _njit(fn: Callable[..., Any], *, parallel: bool, exact: bool = False) -> Any:
